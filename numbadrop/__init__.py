@@ -1,0 +1,32 @@
+"""numbadrop: fast, exact, reproducible dropout for NumPy arrays.
+
+Every mask follows one public contract (counter-based Philox4x32-10), so the
+same seed gives the same mask on any thread count, strides or chunking.
+"""
+
+from numbadrop.functional import (
+    DropoutState,
+    alpha_dropout,
+    dropout,
+    dropout1d,
+    dropout2d,
+    dropout3d,
+    dropout_mask,
+    feature_alpha_dropout,
+)
+from numbadrop.random import Generator, manual_seed
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DropoutState",
+    "Generator",
+    "alpha_dropout",
+    "dropout",
+    "dropout1d",
+    "dropout2d",
+    "dropout3d",
+    "dropout_mask",
+    "feature_alpha_dropout",
+    "manual_seed",
+]

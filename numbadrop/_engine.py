@@ -1,0 +1,154 @@
+"""From an array of any shape and strides to calls of the 3-D kernels.
+
+``launch`` is the one entry point below the public API: it turns ``p`` and the
+operation into kernel coefficients, collapses the array's dimensions to at most
+three (merging neighbours that are contiguous in the input, the output *and*
+the mask), and loops in Python over any leading dimensions left beyond three,
+naming each sub-block's global mask index so the mask is unchanged.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from numbadrop import _cpu
+from numbadrop.random import threshold
+
+#: SELU's alpha * scale, the saturation value alpha dropout keeps the mean at.
+ALPHA = 1.7580993408473766
+
+OPS = ("dropout", "alpha", "alpha_grad", "mask")
+
+
+def mask_strides(shape: tuple[int, ...], broadcast: tuple[int, ...]) -> tuple[int, ...]:
+    """C-order index strides of the mask, 0 along broadcast (and length-1) axes."""
+    strides = [0] * len(shape)
+    step = 1
+    for axis in range(len(shape) - 1, -1, -1):
+        if axis in broadcast or shape[axis] == 1:
+            continue
+        strides[axis] = step
+        step *= shape[axis]
+    return tuple(strides)
+
+
+def mask_shape(shape: tuple[int, ...], broadcast: tuple[int, ...]) -> tuple[int, ...]:
+    """The contract's mask shape: ``shape`` with broadcast axes set to 1."""
+    return tuple(1 if axis in broadcast else n for axis, n in enumerate(shape))
+
+
+def alpha_coefficients(p: float) -> tuple[float, float, float]:
+    """``(a, b, d)``: kept ``a*x + b``, dropped ``d`` (float64, before rounding)."""
+    a = 1.0 / math.sqrt((ALPHA * ALPHA * p + 1.0) * (1.0 - p))
+    return a, ALPHA * a * p, -ALPHA * a * (1.0 - p)
+
+
+def _coefficients(op: str, p: float, dtype: np.dtype):
+    ctype = np.float64 if dtype == np.float64 else np.float32
+    if op == "dropout":
+        return _cpu.MODE_SCALE, ctype(1.0 / (1.0 - p)), ctype(0.0), ctype(0.0)
+    a, b, d = alpha_coefficients(p)
+    if op == "alpha":
+        return _cpu.MODE_AFFINE, ctype(a), ctype(b), ctype(d)
+    if op == "alpha_grad":
+        return _cpu.MODE_SCALE, ctype(a), ctype(0.0), ctype(0.0)
+    return _cpu.MODE_MASK, ctype(1.0), ctype(0.0), ctype(0.0)
+
+
+def _collapse(shape, xs, ys, ms) -> list[tuple[int, int, int, int]]:
+    """Merge neighbouring axes that are contiguous in x, y and the mask.
+
+    Returns ``(length, x stride, y stride, mask stride)`` per remaining axis,
+    outermost first; axes of length 1 are dropped. The innermost mask stride
+    is 0 or 1, as the kernels need (an axis of length 1 is appended if not).
+    """
+    merged: list[tuple[int, int, int, int]] = []
+    for n, a, b, c in reversed(list(zip(shape, xs, ys, ms, strict=True))):  # innermost first
+        if n == 1:
+            continue
+        if merged:
+            n_in, a_in, b_in, c_in = merged[-1]
+            if a == a_in * n_in and b == b_in * n_in and c == c_in * n_in:
+                merged[-1] = (n * n_in, a_in, b_in, c_in)
+                continue
+        merged.append((n, a, b, c))
+    merged.reverse()
+    if not merged or merged[-1][3] not in (0, 1):
+        merged.append((1, 0, 0, 0))
+    return merged
+
+
+def _is_plain(shape: tuple[int, ...], strides: tuple[int, ...]) -> bool:
+    """True when the mask index of every element is its C-order flat index."""
+    return strides == mask_strides(shape, ())
+
+
+def _views(x: np.ndarray, y: np.ndarray, strides: tuple[int, ...]):
+    """Collapsed views of ``x`` and ``y`` (at least 3-D) and their mask strides."""
+    dims = _collapse(y.shape, x.strides, y.strides, strides)
+    shape = tuple(dim[0] for dim in dims)
+    xv = as_strided(x, shape, tuple(dim[1] for dim in dims), writeable=False)
+    yv = as_strided(y, shape, tuple(dim[2] for dim in dims))
+    ms = tuple(dim[3] for dim in dims)
+    if len(shape) < 3:
+        pad = (1,) * (3 - len(shape))
+        xv, yv = xv.reshape(pad + shape), yv.reshape(pad + shape)
+        ms = (0,) * len(pad) + ms
+    return xv, yv, ms
+
+
+def launch(
+    x: np.ndarray,
+    y: np.ndarray,
+    op: str,
+    p: float,
+    seed: int,
+    offset: int,
+    strides: tuple[int, ...],
+    start: int = 0,
+) -> None:
+    """Write ``op`` of ``x`` into ``y`` (same shape) under the mask contract.
+
+    Parameters
+    ----------
+    x, y : numpy.ndarray
+        Input and output of equal shape, any strides; may be the same array.
+        For ``op="mask"``, ``y`` is a boolean array and ``x`` is ignored.
+    op : {"dropout", "alpha", "alpha_grad", "mask"}
+        Dropout (forward and backward alike), alpha dropout forward, alpha
+        dropout backward, or the boolean keep-mask.
+    p : float
+        Drop probability, ``0 <= p < 1``.
+    seed, offset : int
+        The mask's key and stream offset.
+    strides : tuple of int
+        Mask index stride of each axis of ``x`` (0 along broadcast axes).
+    start : int, default 0
+        Global mask index of ``x``'s first element (for blocks of larger arrays).
+    """
+    if y.size == 0:
+        return
+    mode, m, b, d = _coefficients(op, p, y.dtype)
+    if op == "mask":
+        x = y
+    elif y.dtype == np.float16:
+        x, y = x.view(np.uint16), y.view(np.uint16)
+    if x.flags.c_contiguous and y.flags.c_contiguous and _is_plain(y.shape, strides):
+        xv, yv, ms = x.reshape(1, 1, -1), y.reshape(1, 1, -1), (0, 0, 1)
+    else:
+        xv, yv, ms = _views(x, y, strides)
+    u = np.uint64
+    key = (u(seed & 0xFFFFFFFF), u(seed >> 32))
+    off = (u(offset & 0xFFFFFFFF), u(offset >> 32))
+    t = u(threshold(p))
+    lead = xv.ndim - 3
+    if lead == 0:
+        _cpu.run(xv, yv, start, ms, key, off, t, m, b, d, mode)
+        return
+    for index in itertools.product(*(range(n) for n in xv.shape[:lead])):
+        block_start = start + sum(i * s for i, s in zip(index, ms, strict=False))
+        _cpu.run(xv[index], yv[index], block_start, ms[lead:], key, off, t, m, b, d, mode)

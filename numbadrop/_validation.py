@@ -1,0 +1,75 @@
+"""Checks at the door: every public function validates here, kernels never do."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Iterable
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
+
+
+def check_p(p: object, name: str = "p") -> float:
+    """Return ``p`` as a float in [0, 1]; TypeError/ValueError otherwise."""
+    if isinstance(p, (bool, np.bool_)) or not isinstance(p, numbers.Real):
+        raise TypeError(f"{name} must be a real number in [0, 1], got {p!r} ({type(p).__name__})")
+    value = float(p)
+    if math.isnan(value) or not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1], got {p!r}")
+    return value
+
+
+def check_bool(value: object, name: str) -> bool:
+    """Return ``value`` as a bool; only ``bool`` and ``numpy.bool_`` pass."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {value!r}")
+    return bool(value)
+
+
+def check_float_array(x: object, name: str = "x") -> np.ndarray:
+    """Return ``x`` as a NumPy float16/32/64 array (array-likes are converted)."""
+    if not isinstance(x, np.ndarray):
+        if hasattr(x, "__cuda_array_interface__"):
+            raise TypeError(f"{name} is a GPU array; GPU support is not available in this build")
+        try:
+            x = np.asarray(x)
+        except Exception as exc:  # e.g. ragged nested lists
+            raise TypeError(f"{name} must be an array of floats, got {type(x).__name__}") from exc
+    if x.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must have dtype float16, float32 or float64, got dtype {x.dtype}")
+    return x
+
+
+def check_writeable(x: np.ndarray, name: str = "x") -> None:
+    """In-place operation needs a writeable array."""
+    if not x.flags.writeable:
+        raise ValueError(f"inplace=True needs a writeable array, but {name} is read-only")
+
+
+def normalize_axes(axes: object, ndim: int, name: str = "broadcast_dims") -> tuple[int, ...]:
+    """Turn an axis or axes (negative allowed) into a sorted tuple of distinct axes."""
+    if isinstance(axes, numbers.Integral) and not isinstance(axes, (bool, np.bool_)):
+        axes = (axes,)
+    if not isinstance(axes, Iterable) or isinstance(axes, (str, bytes)):
+        raise TypeError(f"{name} must be an int or a sequence of ints, got {axes!r}")
+    axes = tuple(axes)
+    result = []
+    for axis in axes:
+        if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, numbers.Integral):
+            raise TypeError(f"{name} must contain ints, got {axes!r}")
+        if not -ndim <= axis < ndim:
+            raise ValueError(f"{name} axis {axis} is out of range for an array of {ndim} dimensions")
+        result.append(int(axis) % ndim)
+    if len(set(result)) != len(result):
+        raise ValueError(f"{name} has repeated axes: {axes!r}")
+    return tuple(sorted(result))
+
+
+def check_grad(grad: object, shape: tuple[int, ...], name: str = "grad") -> np.ndarray:
+    """A backward gradient: a float array of the forward input's shape."""
+    grad = check_float_array(grad, name)
+    if grad.shape != tuple(shape):
+        raise ValueError(f"{name} has shape {grad.shape}, expected {tuple(shape)}")
+    return grad

@@ -1,0 +1,363 @@
+"""The dropout family as functions on NumPy arrays.
+
+Every function validates its arguments, resolves ``rng`` to one
+``(seed, offset)`` pair, and runs one kernel pass. With ``return_state=True``
+it also returns a :class:`DropoutState`, a few dozen bytes from which
+:meth:`DropoutState.backward` regenerates the mask.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+import numpy as np
+
+from numbadrop import _engine
+from numbadrop._validation import (
+    check_bool,
+    check_float_array,
+    check_grad,
+    check_p,
+    check_writeable,
+    normalize_axes,
+)
+from numbadrop.random import RngLike, seed_offset
+
+__all__ = [
+    "DropoutState",
+    "alpha_dropout",
+    "dropout",
+    "dropout1d",
+    "dropout2d",
+    "dropout3d",
+    "dropout_mask",
+    "feature_alpha_dropout",
+]
+
+Output = Union[np.ndarray, tuple[np.ndarray, "DropoutState"]]
+
+
+@dataclass(frozen=True)
+class DropoutState:
+    """What a forward pass keeps for its backward: no mask, only how to redraw it.
+
+    Attributes
+    ----------
+    kind : {"dropout", "alpha", "identity", "zero"}
+        The forward that ran: scaled dropout, alpha dropout, a pass-through
+        (eval mode or ``p = 0``) or all zeros (``p = 1``).
+    p : float
+        Drop probability.
+    seed, offset : int
+        The mask's Philox key and stream offset.
+    shape : tuple of int
+        Shape of the forward input (and of the gradient ``backward`` takes).
+    broadcast : tuple of int
+        Axes along which the mask is shared (the mask has length 1 there).
+    """
+
+    kind: str
+    p: float
+    seed: int
+    offset: int
+    shape: tuple[int, ...]
+    broadcast: tuple[int, ...] = ()
+
+    def backward(self, grad: np.ndarray, inplace: bool = False) -> np.ndarray:
+        """Gradient with respect to the forward's input.
+
+        Parameters
+        ----------
+        grad : numpy.ndarray
+            Gradient with respect to the forward's output, of the same shape.
+        inplace : bool, default False
+            Write the result into ``grad``.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``grad * mask * scale`` for dropout, ``grad * mask * a`` for alpha
+            dropout; ``grad`` itself for a pass-through forward.
+        """
+        grad = check_grad(grad, self.shape)
+        inplace = check_bool(inplace, "inplace")
+        if inplace:
+            check_writeable(grad, "grad")
+        if self.kind == "identity":
+            return grad
+        out = grad if inplace else np.empty(grad.shape, grad.dtype)
+        if self.kind == "zero":
+            out[...] = 0
+            return out
+        op = "dropout" if self.kind == "dropout" else "alpha_grad"
+        strides = _engine.mask_strides(self.shape, self.broadcast)
+        _engine.launch(grad, out, op, self.p, self.seed, self.offset, strides)
+        return out
+
+
+def _run(x, p, training, inplace, rng, broadcast, return_state, kind) -> Output:
+    """Shared body of every forward: ``x`` and ``broadcast`` are already checked."""
+    p = check_p(p)
+    training = check_bool(training, "training")
+    inplace = check_bool(inplace, "inplace")
+    return_state = check_bool(return_state, "return_state")
+    if inplace:
+        check_writeable(x)
+    if not training or p == 0.0:
+        y = x
+        state = DropoutState("identity", p, 0, 0, x.shape, broadcast)
+    else:
+        seed, offset = seed_offset(rng)
+        y = x if inplace else np.empty(x.shape, x.dtype)
+        if p == 1.0:
+            y[...] = 0
+            state = DropoutState("zero", p, seed, offset, x.shape, broadcast)
+        else:
+            strides = _engine.mask_strides(x.shape, broadcast)
+            _engine.launch(x, y, kind, p, seed, offset, strides)
+            state = DropoutState(kind, p, seed, offset, x.shape, broadcast)
+    return (y, state) if return_state else y
+
+
+def dropout(
+    x: np.ndarray,
+    p: float = 0.5,
+    training: bool = True,
+    inplace: bool = False,
+    *,
+    rng: RngLike = None,
+    broadcast_dims: int | tuple[int, ...] = (),
+    return_state: bool = False,
+) -> Output:
+    """Zero each element with probability ``p`` and scale the rest by ``1/(1-p)``.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        float16, float32 or float64 array of any shape and strides.
+    p : float, default 0.5
+        Drop probability in ``[0, 1]``.
+    training : bool, default True
+        If False, return ``x`` itself.
+    inplace : bool, default False
+        Write the result into ``x`` (which must be writeable).
+    rng : None, int, numbadrop.Generator or numpy.random.Generator
+        Source of the mask (see :func:`numbadrop.random.seed_offset`).
+    broadcast_dims : int or tuple of int, default ()
+        Axes along which one mask value is shared (negative axes allowed).
+    return_state : bool, default False
+        Also return a :class:`DropoutState` for the backward pass.
+
+    Returns
+    -------
+    y : numpy.ndarray
+        The result, ``x``'s shape and dtype (C-contiguous unless in place).
+    state : DropoutState
+        Only with ``return_state=True``.
+
+    Examples
+    --------
+    >>> import numpy as np, numbadrop as nd
+    >>> x = np.ones((2, 8), np.float32)
+    >>> y = nd.dropout(x, 0.5, rng=0)
+    >>> sorted(set(y.ravel().tolist()))
+    [0.0, 2.0]
+
+    DropPath / stochastic depth: one decision per sample (all axes but 0)
+
+    >>> h = np.ones((4, 3, 5), np.float32)
+    >>> y = nd.dropout(h, 0.5, rng=1, broadcast_dims=(1, 2))
+    >>> bool(all(np.unique(y[i]).size == 1 for i in range(4)))
+    True
+
+    Locked (variational) dropout for sequences ``(batch, time, features)``:
+    the same units are dropped at every time step
+
+    >>> seq = np.ones((2, 6, 4), np.float32)
+    >>> y = nd.dropout(seq, 0.5, rng=2, broadcast_dims=1)
+    >>> bool((y == y[:, :1]).all())
+    True
+
+    Channels-last spatial dropout on ``(N, H, W, C)``: whole channels dropped
+
+    >>> img = np.ones((2, 4, 4, 3), np.float32)
+    >>> y = nd.dropout(img, 0.5, rng=3, broadcast_dims=(1, 2))
+    >>> bool((y == y[:, :1, :1, :]).all())
+    True
+    """
+    x = check_float_array(x)
+    broadcast = normalize_axes(broadcast_dims, x.ndim)
+    return _run(x, p, training, inplace, rng, broadcast, return_state, "dropout")
+
+
+def _channel_axes(x: np.ndarray, spatial: int, name: str) -> tuple[int, ...]:
+    if x.ndim not in (spatial + 1, spatial + 2):
+        raise ValueError(
+            f"{name} expects a {spatial + 2}-D (N, C, ...) or {spatial + 1}-D (C, ...) input, "
+            f"got an array of shape {x.shape}"
+        )
+    return tuple(range(x.ndim - spatial, x.ndim))
+
+
+def _channel_dropout(x, p, training, inplace, rng, return_state, spatial, name) -> Output:
+    x = check_float_array(x)
+    broadcast = _channel_axes(x, spatial, name)
+    return _run(x, p, training, inplace, rng, broadcast, return_state, "dropout")
+
+
+def dropout1d(
+    x: np.ndarray, p: float = 0.5, training: bool = True, inplace: bool = False, *,
+    rng: RngLike = None, return_state: bool = False,
+) -> Output:
+    """Zero whole channels of ``(N, C, L)`` or ``(C, L)`` input.
+
+    Each channel is kept with probability ``1 - p`` and scaled by ``1/(1-p)``.
+    Parameters and returns as in :func:`dropout`.
+
+    Examples
+    --------
+    >>> import numpy as np, numbadrop as nd
+    >>> y = nd.dropout1d(np.ones((2, 3, 5), np.float32), 0.5, rng=0)
+    >>> bool((y == y[..., :1]).all())
+    True
+    """
+    return _channel_dropout(x, p, training, inplace, rng, return_state, 1, "dropout1d")
+
+
+def dropout2d(
+    x: np.ndarray, p: float = 0.5, training: bool = True, inplace: bool = False, *,
+    rng: RngLike = None, return_state: bool = False,
+) -> Output:
+    """Zero whole channels of ``(N, C, H, W)`` or ``(C, H, W)`` input.
+
+    Parameters and returns as in :func:`dropout`.
+
+    Examples
+    --------
+    >>> import numpy as np, numbadrop as nd
+    >>> y = nd.dropout2d(np.ones((1, 4, 3, 3), np.float32), 0.5, rng=0)
+    >>> bool((y == y[..., :1, :1]).all())
+    True
+    """
+    return _channel_dropout(x, p, training, inplace, rng, return_state, 2, "dropout2d")
+
+
+def dropout3d(
+    x: np.ndarray, p: float = 0.5, training: bool = True, inplace: bool = False, *,
+    rng: RngLike = None, return_state: bool = False,
+) -> Output:
+    """Zero whole channels of ``(N, C, D, H, W)`` or ``(C, D, H, W)`` input.
+
+    Parameters and returns as in :func:`dropout`.
+
+    Examples
+    --------
+    >>> import numpy as np, numbadrop as nd
+    >>> y = nd.dropout3d(np.ones((2, 2, 2, 3, 3), np.float32), 0.5, rng=0)
+    >>> bool((y == y[..., :1, :1, :1]).all())
+    True
+    """
+    return _channel_dropout(x, p, training, inplace, rng, return_state, 3, "dropout3d")
+
+
+def alpha_dropout(
+    x: np.ndarray, p: float = 0.5, training: bool = False, inplace: bool = False, *,
+    rng: RngLike = None, return_state: bool = False,
+) -> Output:
+    """Alpha dropout for self-normalizing (SELU) networks.
+
+    Kept elements become ``a*x + alpha*a*p`` and dropped ones
+    ``-alpha*a*(1-p)``, with ``alpha = 1.7580993408473766`` and
+    ``a = 1/sqrt((alpha**2 * p + 1) * (1 - p))``, so that zero mean and unit
+    variance are kept. Note that ``training`` defaults to False, as in torch.
+    Other parameters and returns as in :func:`dropout`.
+
+    Examples
+    --------
+    >>> import numpy as np, numbadrop as nd
+    >>> x = np.random.default_rng(0).standard_normal(200_000).astype(np.float32)
+    >>> y = nd.alpha_dropout(x, 0.2, training=True, rng=0)
+    >>> round(float(y.mean()), 1), round(float(y.std()), 1)
+    (0.0, 1.0)
+    """
+    x = check_float_array(x)
+    return _run(x, p, training, inplace, rng, (), return_state, "alpha")
+
+
+def feature_alpha_dropout(
+    x: np.ndarray, p: float = 0.5, training: bool = False, inplace: bool = False, *,
+    rng: RngLike = None, return_state: bool = False,
+) -> Output:
+    """Alpha dropout of whole channels: one mask value per ``(N, C)``.
+
+    ``x`` has shape ``(N, C, *spatial)`` (at least 2-D); the mask has shape
+    ``(N, C, 1, ..., 1)``. Formulas as in :func:`alpha_dropout`.
+
+    Examples
+    --------
+    >>> import numpy as np, numbadrop as nd
+    >>> y = nd.feature_alpha_dropout(np.zeros((2, 3, 4), np.float32), 0.5, True, rng=0)
+    >>> bool((y == y[..., :1]).all())
+    True
+    """
+    x = check_float_array(x)
+    if x.ndim < 2:
+        raise ValueError(f"feature_alpha_dropout expects an (N, C, ...) input, got shape {x.shape}")
+    return _run(x, p, training, inplace, rng, tuple(range(2, x.ndim)), return_state, "alpha")
+
+
+def dropout_mask(
+    shape: int | tuple[int, ...],
+    p: float,
+    *,
+    rng: RngLike = None,
+    broadcast_dims: int | tuple[int, ...] = (),
+) -> np.ndarray:
+    """The boolean keep-mask (True = kept) that :func:`dropout` would use.
+
+    Parameters
+    ----------
+    shape : int or tuple of int
+        Shape of the input the mask is for.
+    p : float
+        Drop probability in ``[0, 1]``.
+    rng, broadcast_dims
+        As in :func:`dropout`.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean array of the mask shape: ``shape`` with broadcast axes set to 1.
+
+    Examples
+    --------
+    >>> import numpy as np, numbadrop as nd
+    >>> x = np.ones((3, 4), np.float32)
+    >>> keep = nd.dropout_mask(x.shape, 0.5, rng=5)
+    >>> bool((nd.dropout(x, 0.5, rng=5) == np.where(keep, 2.0, 0.0)).all())
+    True
+    """
+    shape = _check_shape(shape)
+    p = check_p(p)
+    broadcast = normalize_axes(broadcast_dims, len(shape))
+    seed, offset = seed_offset(rng)
+    out_shape = _engine.mask_shape(shape, broadcast)
+    if p == 0.0 or p == 1.0:
+        return np.full(out_shape, p == 0.0)
+    keep = np.empty(out_shape, np.bool_)
+    _engine.launch(keep, keep, "mask", p, seed, offset, _engine.mask_strides(out_shape, ()))
+    return keep
+
+
+def _check_shape(shape: object) -> tuple[int, ...]:
+    if isinstance(shape, (int, np.integer)) and not isinstance(shape, (bool, np.bool_)):
+        shape = (shape,)
+    try:
+        dims = tuple(shape)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(f"shape must be an int or a tuple of ints, got {shape!r}") from None
+    for n in dims:
+        if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 0:
+            raise ValueError(f"shape must hold non-negative ints, got {shape!r}")
+    return tuple(int(n) for n in dims)

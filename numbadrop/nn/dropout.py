@@ -1,0 +1,98 @@
+"""Dropout layers: thin modules over :mod:`numbadrop.functional`."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from numbadrop import functional as F
+from numbadrop._validation import check_bool, check_p
+from numbadrop.nn.module import Module
+from numbadrop.random import Generator, RngLike
+
+__all__ = ["AlphaDropout", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "FeatureAlphaDropout"]
+
+
+class _DropoutNd(Module):
+    """Shared body: ``p``, ``inplace``, the layer's generator, and backward via state."""
+
+    _function = staticmethod(F.dropout)
+
+    def __init__(self, p: float = 0.5, inplace: bool = False, *, rng: RngLike = None) -> None:
+        super().__init__()
+        self.p = check_p(p)
+        self.inplace = check_bool(inplace, "inplace")
+        # An int seed becomes the layer's own generator, so successive forwards
+        # draw offsets 0, 1, 2, ... instead of repeating one mask.
+        self.rng = Generator(rng) if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) else rng
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """Apply the dropout; in training mode keep the state for :meth:`backward`."""
+        y, state = self._function(
+            x, self.p, self.training, self.inplace, rng=self.rng, return_state=True
+        )
+        self._backprop = state.backward if self.training else None
+        return y
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, inplace={self.inplace}"
+
+
+class Dropout(_DropoutNd):
+    """Zero each element with probability ``p``, scale the rest by ``1/(1-p)``.
+
+    Parameters
+    ----------
+    p : float, default 0.5
+        Drop probability.
+    inplace : bool, default False
+        Overwrite the input.
+    rng : None, int, Generator or numpy.random.Generator
+        An int seeds a generator owned by the layer; ``None`` uses the
+        default generator (see :func:`numbadrop.manual_seed`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numbadrop import nn
+    >>> layer = nn.Dropout(p=0.5, rng=0)
+    >>> layer
+    Dropout(p=0.5, inplace=False)
+    >>> y = layer(np.ones((1, 10), np.float32))
+    >>> sorted(set(y.ravel().tolist())) == [0.0, 2.0]
+    True
+    >>> _ = layer.eval()
+    >>> bool((layer(np.ones((1, 10), np.float32)) == 1).all())
+    True
+    """
+
+    _function = staticmethod(F.dropout)
+
+
+class Dropout1d(_DropoutNd):
+    """Zero whole channels of ``(N, C, L)`` or ``(C, L)`` input; see :class:`Dropout`."""
+
+    _function = staticmethod(F.dropout1d)
+
+
+class Dropout2d(_DropoutNd):
+    """Zero whole channels of ``(N, C, H, W)`` or ``(C, H, W)`` input; see :class:`Dropout`."""
+
+    _function = staticmethod(F.dropout2d)
+
+
+class Dropout3d(_DropoutNd):
+    """Zero whole channels of ``(N, C, D, H, W)`` or ``(C, D, H, W)`` input; see :class:`Dropout`."""
+
+    _function = staticmethod(F.dropout3d)
+
+
+class AlphaDropout(_DropoutNd):
+    """Alpha dropout for SELU networks (keeps mean 0 and variance 1); see :class:`Dropout`."""
+
+    _function = staticmethod(F.alpha_dropout)
+
+
+class FeatureAlphaDropout(_DropoutNd):
+    """Alpha dropout of whole channels of ``(N, C, ...)`` input; see :class:`Dropout`."""
+
+    _function = staticmethod(F.feature_alpha_dropout)
