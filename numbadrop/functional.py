@@ -207,8 +207,13 @@ def _channel_dropout(x, p, training, inplace, rng, return_state, spatial, name) 
 
 
 def dropout1d(
-    x: np.ndarray, p: float = 0.5, training: bool = True, inplace: bool = False, *,
-    rng: RngLike = None, return_state: bool = False,
+    x: np.ndarray,
+    p: float = 0.5,
+    training: bool = True,
+    inplace: bool = False,
+    *,
+    rng: RngLike = None,
+    return_state: bool = False,
 ) -> Output:
     """Zero whole channels of ``(N, C, L)`` or ``(C, L)`` input.
 
@@ -226,8 +231,13 @@ def dropout1d(
 
 
 def dropout2d(
-    x: np.ndarray, p: float = 0.5, training: bool = True, inplace: bool = False, *,
-    rng: RngLike = None, return_state: bool = False,
+    x: np.ndarray,
+    p: float = 0.5,
+    training: bool = True,
+    inplace: bool = False,
+    *,
+    rng: RngLike = None,
+    return_state: bool = False,
 ) -> Output:
     """Zero whole channels of ``(N, C, H, W)`` or ``(C, H, W)`` input.
 
@@ -244,8 +254,13 @@ def dropout2d(
 
 
 def dropout3d(
-    x: np.ndarray, p: float = 0.5, training: bool = True, inplace: bool = False, *,
-    rng: RngLike = None, return_state: bool = False,
+    x: np.ndarray,
+    p: float = 0.5,
+    training: bool = True,
+    inplace: bool = False,
+    *,
+    rng: RngLike = None,
+    return_state: bool = False,
 ) -> Output:
     """Zero whole channels of ``(N, C, D, H, W)`` or ``(C, D, H, W)`` input.
 
@@ -262,8 +277,13 @@ def dropout3d(
 
 
 def alpha_dropout(
-    x: np.ndarray, p: float = 0.5, training: bool = False, inplace: bool = False, *,
-    rng: RngLike = None, return_state: bool = False,
+    x: np.ndarray,
+    p: float = 0.5,
+    training: bool = False,
+    inplace: bool = False,
+    *,
+    rng: RngLike = None,
+    return_state: bool = False,
 ) -> Output:
     """Alpha dropout for self-normalizing (SELU) networks.
 
@@ -286,8 +306,13 @@ def alpha_dropout(
 
 
 def feature_alpha_dropout(
-    x: np.ndarray, p: float = 0.5, training: bool = False, inplace: bool = False, *,
-    rng: RngLike = None, return_state: bool = False,
+    x: np.ndarray,
+    p: float = 0.5,
+    training: bool = False,
+    inplace: bool = False,
+    *,
+    rng: RngLike = None,
+    return_state: bool = False,
 ) -> Output:
     """Alpha dropout of whole channels: one mask value per ``(N, C)``.
 

@@ -155,8 +155,7 @@ def seed_offset(rng: RngLike) -> tuple[int, int]:
     if isinstance(rng, numbers.Integral) and not isinstance(rng, (bool, np.bool_)):
         return _check_u64("rng", rng), 0
     raise TypeError(
-        "rng must be None, an int seed, a numbadrop.Generator or a "
-        f"numpy.random.Generator, got {rng!r}"
+        f"rng must be None, an int seed, a numbadrop.Generator or a numpy.random.Generator, got {rng!r}"
     )
 
 

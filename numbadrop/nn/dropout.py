@@ -27,9 +27,7 @@ class _DropoutNd(Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Apply the dropout; in training mode keep the state for :meth:`backward`."""
-        y, state = self._function(
-            x, self.p, self.training, self.inplace, rng=self.rng, return_state=True
-        )
+        y, state = self._function(x, self.p, self.training, self.inplace, rng=self.rng, return_state=True)
         self._backprop = state.backward if self.training else None
         return y
 

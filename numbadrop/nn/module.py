@@ -56,9 +56,7 @@ class Module:
             the latest eval-mode forward.
         """
         if self._backprop is None:
-            raise RuntimeError(
-                f"{type(self).__name__}.backward() needs a training-mode forward first"
-            )
+            raise RuntimeError(f"{type(self).__name__}.backward() needs a training-mode forward first")
         return self._backprop(grad)
 
     def extra_repr(self) -> str:
