@@ -14,6 +14,7 @@ from numbadrop.functional import (
     dropout_mask,
     feature_alpha_dropout,
 )
+from numbadrop.nn.tape import no_grad
 from numbadrop.random import Generator, manual_seed
 
 __version__ = "0.1.0"
@@ -29,4 +30,5 @@ __all__ = [
     "dropout_mask",
     "feature_alpha_dropout",
     "manual_seed",
+    "no_grad",
 ]

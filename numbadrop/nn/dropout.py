@@ -7,6 +7,7 @@ import numpy as np
 from numbadrop import functional as F
 from numbadrop._validation import check_bool, check_p
 from numbadrop.nn.module import Module
+from numbadrop.nn.tape import Backprop, primitive
 from numbadrop.random import Generator, RngLike
 
 __all__ = ["AlphaDropout", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "FeatureAlphaDropout"]
@@ -25,11 +26,11 @@ class _DropoutNd(Module):
         # draw offsets 0, 1, 2, ... instead of repeating one mask.
         self.rng = Generator(rng) if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) else rng
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        """Apply the dropout; in training mode keep the state for :meth:`backward`."""
+    @primitive
+    def forward(self, x: np.ndarray) -> tuple[np.ndarray, Backprop | None]:
+        """Apply the dropout; in training mode record the mask-regenerating backward."""
         y, state = self._function(x, self.p, self.training, self.inplace, rng=self.rng, return_state=True)
-        self._backprop = state.backward if self.training else None
-        return y
+        return y, (None if state.kind == "identity" else state.backward)
 
     def extra_repr(self) -> str:
         return f"p={self.p}, inplace={self.inplace}"

@@ -1,67 +1,252 @@
-"""The ``Module`` base class: train/eval mode and a backward for the latest forward."""
+"""The ``Module`` base class: parameters, submodules, modes and the tape."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
+from os import PathLike
 from typing import Any
 
 import numpy as np
 
-Backprop = Callable[[np.ndarray], np.ndarray]
+from numbadrop.nn.parameter import Parameter
+from numbadrop.nn.tape import Tape, active_tape, grad_enabled, recording
 
 
 class Module:
-    """Base class of numbadrop layers, shaped like ``torch.nn.Module``.
+    """Base class of numbadrop layers and models, shaped like ``torch.nn.Module``.
 
-    Subclasses implement :meth:`forward`. A forward in training mode that
-    needs a backward stores one closure (``forward -> (y, backprop)``, as in
-    thinc): the closure holds what the backward needs, and the next forward
-    replaces it, so nothing accumulates on the layer.
+    Subclasses implement :meth:`forward`. Assigning a :class:`Parameter` or a
+    ``Module`` to an attribute registers it, so :meth:`parameters`,
+    :meth:`state_dict` and :meth:`train` reach it.
+
+    A call of a module that is in training mode, outside :func:`numbadrop.no_grad`
+    and not inside another module's forward, records a tape of backward
+    closures; :meth:`backward` replays it once. Calls in eval mode or under
+    ``no_grad`` record nothing.
 
     Attributes
     ----------
     training : bool
         True in training mode (the default), False after :meth:`eval`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import numbadrop.nn as nn
+    >>> class Net(nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.fc = nn.Linear(4, 2, rng=0)
+    ...         self.act = nn.ReLU()
+    ...     def forward(self, x):
+    ...         return self.act(self.fc(x))
+    >>> net = Net()
+    >>> [name for name, _ in net.named_parameters()]
+    ['fc.weight', 'fc.bias']
+    >>> y = net(np.ones((3, 4), np.float32))
+    >>> dx = net.backward(np.ones_like(y))
+    >>> dx.shape, net.fc.weight.grad.shape
+    ((3, 4), (2, 4))
     """
 
     def __init__(self) -> None:
-        self.training = True
-        self._backprop: Backprop | None = None
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_tape", None)
+        object.__setattr__(self, "_out_shape", None)
 
-    def forward(self, *args: Any, **kwargs: Any) -> Any:
-        """Compute the layer's output; subclasses override this."""
-        raise NotImplementedError(f"{type(self).__name__} does not define forward()")
+    # --- registration ----------------------------------------------------
+    def __setattr__(self, name: str, value: Any) -> None:
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(
+                f"cannot assign {name!r} before {type(self).__name__}.__init__() "
+                "called Module.__init__() (call super().__init__() first)"
+            )
+        self._parameters.pop(name, None)
+        self._modules.pop(name, None)
+        if isinstance(value, Parameter):
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._modules[name] = value
+        object.__setattr__(self, name, value)
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.forward(*args, **kwargs)
+    def __delattr__(self, name: str) -> None:
+        self._parameters.pop(name, None)
+        self._modules.pop(name, None)
+        object.__delattr__(self, name)
 
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        """Register ``param`` under ``name`` (``None`` just sets the attribute)."""
+        setattr(self, name, param)
+
+    def add_module(self, name: str, module: Module | None) -> None:
+        """Register ``module`` under ``name``."""
+        setattr(self, name, module)
+
+    # --- traversal -------------------------------------------------------
+    def children(self) -> Iterator[Module]:
+        """Direct submodules."""
+        yield from self._modules.values()
+
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        """Direct submodules with their attribute names."""
+        yield from self._modules.items()
+
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        """This module and all submodules, each once, with dotted names."""
+        seen: set[int] = set()
+
+        def walk(module: Module, name: str) -> Iterator[tuple[str, Module]]:
+            if id(module) in seen:
+                return
+            seen.add(id(module))
+            yield name, module
+            for child_name, child in module._modules.items():
+                yield from walk(child, f"{name}.{child_name}" if name else child_name)
+
+        yield from walk(self, prefix)
+
+    def modules(self) -> Iterator[Module]:
+        """This module and all submodules, each once."""
+        for _, module in self.named_modules():
+            yield module
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
+        """Parameters with dotted names (``fc1.weight``), each once."""
+        seen: set[int] = set()
+        modules = self.named_modules(prefix) if recurse else iter([(prefix, self)])
+        for module_name, module in modules:
+            for name, param in module._parameters.items():
+                if id(param) in seen:
+                    continue
+                seen.add(id(param))
+                yield (f"{module_name}.{name}" if module_name else name), param
+
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        """All parameters, each once."""
+        for _, param in self.named_parameters(recurse=recurse):
+            yield param
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clear every parameter's gradient (``None``, or zeros in place)."""
+        for param in self.parameters():
+            if set_to_none or param.grad is None:
+                param.grad = None
+            else:
+                param.grad[...] = 0
+
+    # --- modes -----------------------------------------------------------
     def train(self, mode: bool = True) -> Module:
-        """Set training mode (``mode=True``) or evaluation mode; returns ``self``."""
+        """Set training mode (``mode=True``) or eval mode, recursively; returns ``self``."""
         if not isinstance(mode, (bool, np.bool_)):
             raise TypeError(f"mode must be a bool, got {mode!r}")
-        self.training = bool(mode)
+        for module in self.modules():
+            object.__setattr__(module, "training", bool(mode))
         return self
 
     def eval(self) -> Module:
-        """Set evaluation mode; same as ``train(False)``."""
+        """Set eval mode recursively; same as ``train(False)``."""
         return self.train(False)
 
+    # --- forward / backward ----------------------------------------------
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """Compute the module's output; subclasses override this."""
+        raise NotImplementedError(f"{type(self).__name__} does not define forward()")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if active_tape() is not None:  # inside an enclosing forward: its tape records
+            return self.forward(*args, **kwargs)
+        object.__setattr__(self, "_tape", None)
+        if not (self.training and grad_enabled()):
+            return self.forward(*args, **kwargs)
+        tape = Tape()
+        with recording(tape):
+            out = self.forward(*args, **kwargs)
+        object.__setattr__(self, "_tape", tape)
+        object.__setattr__(self, "_out_shape", np.shape(out))
+        return out
+
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        """Input gradient of the latest training-mode forward.
+        """Backpropagate ``grad`` through the latest recorded forward, once.
+
+        Parameter gradients are added to each ``Parameter.grad`` (so two
+        backwards add up until :meth:`zero_grad`).
+
+        Parameters
+        ----------
+        grad : numpy.ndarray
+            Gradient with respect to the forward's output.
+
+        Returns
+        -------
+        numpy.ndarray
+            Gradient with respect to the forward's input.
 
         Raises
         ------
         RuntimeError
-            If no training-mode forward has run since construction or since
-            the latest eval-mode forward.
+            If no training-mode forward was recorded, or it was already used.
+        ValueError
+            If ``grad`` does not have the output's shape.
         """
-        if self._backprop is None:
-            raise RuntimeError(f"{type(self).__name__}.backward() needs a training-mode forward first")
-        return self._backprop(grad)
+        tape = self._tape
+        if tape is None:
+            raise RuntimeError(
+                f"{type(self).__name__}.backward() needs a training-mode forward first (none recorded, or already used)"
+            )
+        if np.shape(grad) != self._out_shape:
+            raise ValueError(f"grad has shape {np.shape(grad)}, expected the output's shape {self._out_shape}")
+        object.__setattr__(self, "_tape", None)
+        return tape.backward(grad)
 
+    # --- state -----------------------------------------------------------
+    def state_dict(self) -> OrderedDict[str, np.ndarray]:
+        """Parameter arrays by dotted name (the arrays themselves, not copies)."""
+        return OrderedDict((name, param.data) for name, param in self.named_parameters())
+
+    def load_state_dict(self, state_dict: Mapping[str, np.ndarray], strict: bool = True) -> None:
+        """Copy arrays from ``state_dict`` into the parameters (shapes must match).
+
+        Raises
+        ------
+        KeyError
+            With ``strict=True``, for missing or unexpected keys.
+        ValueError
+            For an array of the wrong shape.
+        """
+        params = dict(self.named_parameters())
+        if strict:
+            missing = sorted(set(params) - set(state_dict))
+            unexpected = sorted(set(state_dict) - set(params))
+            if missing or unexpected:
+                raise KeyError(f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}")
+        for name, value in state_dict.items():
+            if name not in params:
+                continue
+            value = np.asarray(value)
+            if value.shape != params[name].data.shape:
+                raise ValueError(f"load_state_dict: {name} has shape {value.shape}, expected {params[name].data.shape}")
+            np.copyto(params[name].data, value, casting="same_kind")
+
+    def save(self, path: str | PathLike[str]) -> None:
+        """Save the parameters to an ``.npz`` file."""
+        np.savez(path, **self.state_dict())
+
+    def load(self, path: str | PathLike[str], strict: bool = True) -> None:
+        """Load parameters saved by :meth:`save`."""
+        with np.load(path) as data:
+            self.load_state_dict({name: data[name] for name in data.files}, strict=strict)
+
+    # --- repr ------------------------------------------------------------
     def extra_repr(self) -> str:
         """The text inside the parentheses of ``repr``; subclasses override it."""
         return ""
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.extra_repr()})"
+        lines = [f"({name}): " + repr(child).replace("\n", "\n  ") for name, child in self._modules.items()]
+        head = f"{type(self).__name__}({self.extra_repr()}"
+        if not lines:
+            return head + ")"
+        return head + "\n  " + "\n  ".join(lines) + "\n)"
