@@ -1,0 +1,1 @@
+"""Runnable examples: ``python -m numbadrop.examples.train_mlp``."""
