@@ -65,4 +65,7 @@ def mc_predict(model: Module, x: np.ndarray, n_samples: int = 30) -> tuple[np.nd
         raise ValueError(f"n_samples must be a positive int, got {n_samples!r}")
     with mc_dropout(model):
         outputs = np.stack([model(x) for _ in range(int(n_samples))])
-    return outputs.mean(axis=0), outputs.std(axis=0)
+    # Moments of the deviations from the first sample: identical samples (p = 0)
+    # give exactly their value and a std of exactly 0, which a rounded mean does not.
+    deviations = outputs - outputs[0]
+    return outputs[0] + deviations.mean(axis=0), deviations.std(axis=0)
