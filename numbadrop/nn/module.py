@@ -231,8 +231,9 @@ class Module:
             np.copyto(params[name].data, value, casting="same_kind")
 
     def save(self, path: str | PathLike[str]) -> None:
-        """Save the parameters to an ``.npz`` file."""
-        np.savez(path, **self.state_dict())
+        """Save the parameters to an ``.npz`` file at exactly ``path``."""
+        with open(path, "wb") as file:  # np.savez would append ".npz" to a bare name
+            np.savez(file, **self.state_dict())
 
     def load(self, path: str | PathLike[str], strict: bool = True) -> None:
         """Load parameters saved by :meth:`save`."""

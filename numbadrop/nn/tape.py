@@ -62,7 +62,7 @@ def active_tape() -> Tape | None:
 def record(backprop: Backprop) -> None:
     """Record ``backprop`` on the active tape, if one is recording."""
     tape = getattr(_state, "tape", None)
-    if tape is not None:
+    if tape is not None and grad_enabled():
         tape.record(backprop)
 
 
@@ -114,7 +114,7 @@ def primitive(forward: F) -> F:
     @functools.wraps(forward)
     def wrapper(self, *args, **kwargs):
         y, backprop = forward(self, *args, **kwargs)
-        if backprop is not None and active_tape() is not None:
+        if backprop is not None and active_tape() is not None and grad_enabled():
             record(_checked(backprop, np.shape(y), type(self).__name__))
         return y
 
