@@ -23,14 +23,14 @@ from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic, overload
 
-from numbadrop import _philox, _tunables
+from numbadrop import _formula, _philox, _tunables
 
 TILE = _tunables.TILE
 LANES = TILE // 4 + 1  # one extra group when a tile does not start on a group boundary
 
-MODE_SCALE = 0  # kept: x * m, dropped: d
-MODE_AFFINE = 1  # kept: x * m + b, dropped: d
-MODE_MASK = 2  # y = keep (boolean output)
+MODE_SCALE = _formula.MODE_SCALE  # kept: x * m, dropped: d
+MODE_AFFINE = _formula.MODE_AFFINE  # kept: x * m + b, dropped: d
+MODE_MASK = _formula.MODE_MASK  # y = keep (boolean output)
 
 _philox_jit = njit(inline="always")(_philox.philox4x32_10)
 _MASK32 = _philox.MASK32
@@ -125,12 +125,13 @@ def _fill_words(words, lanes, g_first, ng, k0, k1, o0, o1):
         words[w + np.uint64(3)] = l3[iu]
 
 
-@njit(inline="always")
-def _element(xv, keep, m, b, d, mode):
-    """The element formula of the contract, in the compute type."""
-    if mode == MODE_AFFINE:
-        return xv * m + b if keep else d
-    return xv * m if keep else d
+@overload(_formula.mul_rn, inline="always")
+def _mul_rn_impl(a, b):
+    # LLVM on the CPU never fuses without fastmath: a plain multiply.
+    return lambda a, b: a * b
+
+
+_element = njit(inline="always")(_formula.element)
 
 
 @njit(inline="always")
