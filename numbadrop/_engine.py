@@ -15,7 +15,7 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from numbadrop import _cpu
+from numbadrop import _backend, _cpu
 from numbadrop.random import threshold
 
 #: SELU's alpha * scale, the saturation value alpha dropout keeps the mean at.
@@ -115,9 +115,10 @@ def launch(
 
     Parameters
     ----------
-    x, y : numpy.ndarray
+    x, y : numpy.ndarray or GPU arrays
         Input and output of equal shape, any strides; may be the same array.
         For ``op="mask"``, ``y`` is a boolean array and ``x`` is ignored.
+        GPU arrays (``__cuda_array_interface__``) run ``numbadrop._cuda.launch``.
     op : {"dropout", "alpha", "alpha_grad", "mask"}
         Dropout (forward and backward alike), alpha dropout forward, alpha
         dropout backward, or the boolean keep-mask.
@@ -130,6 +131,11 @@ def launch(
     start : int, default 0
         Global mask index of ``x``'s first element (for blocks of larger arrays).
     """
+    if not isinstance(y, np.ndarray) and _backend.is_gpu_array(y):
+        from numbadrop import _cuda  # imported on the first GPU array only
+
+        _cuda.launch(x, y, op, p, seed, offset, strides, start)
+        return
     if y.size == 0:
         return
     mode, m, b, d = _coefficients(op, p, y.dtype)

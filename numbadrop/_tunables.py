@@ -13,3 +13,37 @@ SERIAL_CUTOFF = 1 << 16
 
 #: Work items per thread in the parallel CPU kernel (load balancing only).
 CHUNKS_PER_THREAD = 4
+
+# --- CUDA (numbadrop._cuda). Launch-time values are read on every call; the
+# ``*_UNROLL`` values are baked into a kernel when it is built, and kernels
+# are built per value, so patching them simply builds another kernel. None
+# of them ever changes a result.
+
+#: Threads per block of every CUDA kernel (a multiple of 32).
+CUDA_THREADS_PER_BLOCK = 256
+
+#: Grid size cap, in blocks per multiprocessor; the kernels loop (grid-stride)
+#: over whatever work a grid of that size does not cover in one pass.
+CUDA_BLOCKS_PER_SM = 8
+
+#: Absolute grid size cap in blocks, or None for ``CUDA_BLOCKS_PER_SM`` times
+#: the device's multiprocessors. Tests set it small so that the grid-stride
+#: loops run more than once.
+CUDA_MAX_BLOCKS = None
+
+#: Philox groups (4 elements each, one 4-element vector load) per thread and
+#: loop trip in the contiguous kernel.
+CUDA_VEC_UNROLL = 2
+
+#: Accesses (4-element vectors where rows are aligned, else single elements)
+#: per thread and loop trip in the channel (broadcast-row) kernel.
+CUDA_ROW_UNROLL = 4
+
+#: Rows at least this long use the channel kernel (one Philox call per row
+#: chunk); shorter broadcast rows use the general kernel.
+CUDA_ROW_MIN = 512
+
+#: Philox implementation compiled into the CUDA kernels: "u32" (32-bit words,
+#: ``mul.hi.u32``; fewer instructions) or "shared" (numbadrop._philox, the
+#: function the CPU compiles). Both give the same words.
+CUDA_PHILOX = "u32"

@@ -8,6 +8,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from numbadrop import _backend
+
 FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -29,10 +31,19 @@ def check_bool(value: object, name: str) -> bool:
 
 
 def check_float_array(x: object, name: str = "x") -> np.ndarray:
-    """Return ``x`` as a NumPy float16/32/64 array (array-likes are converted)."""
+    """Return ``x`` as a NumPy float16/32/64 array (array-likes are converted).
+
+    GPU arrays (``__cuda_array_interface__``) are returned as they are, after
+    the same dtype check; they need numba-cuda (ImportError saying what to
+    install otherwise).
+    """
     if not isinstance(x, np.ndarray):
-        if hasattr(x, "__cuda_array_interface__"):
-            raise TypeError(f"{name} is a GPU array; GPU support is not available in this build")
+        if _backend.is_gpu_array(x):
+            _backend.require_cuda()
+            dtype = _backend.dtype_of(x)
+            if dtype not in FLOAT_DTYPES:
+                raise TypeError(f"{name} must have dtype float16, float32 or float64, got dtype {dtype}")
+            return x
         try:
             x = np.asarray(x)
         except Exception as exc:  # e.g. ragged nested lists
@@ -44,7 +55,8 @@ def check_float_array(x: object, name: str = "x") -> np.ndarray:
 
 def check_writeable(x: np.ndarray, name: str = "x") -> None:
     """In-place operation needs a writeable array."""
-    if not x.flags.writeable:
+    readonly = _backend.is_readonly(x) if _backend.is_gpu_array(x) else not x.flags.writeable
+    if readonly:
         raise ValueError(f"inplace=True needs a writeable array, but {name} is read-only")
 
 
@@ -70,6 +82,6 @@ def normalize_axes(axes: object, ndim: int, name: str = "broadcast_dims") -> tup
 def check_grad(grad: object, shape: tuple[int, ...], name: str = "grad") -> np.ndarray:
     """A backward gradient: a float array of the forward input's shape."""
     grad = check_float_array(grad, name)
-    if grad.shape != tuple(shape):
-        raise ValueError(f"{name} has shape {grad.shape}, expected {tuple(shape)}")
+    if tuple(grad.shape) != tuple(shape):
+        raise ValueError(f"{name} has shape {tuple(grad.shape)}, expected {tuple(shape)}")
     return grad

@@ -13,7 +13,7 @@ from typing import Union
 
 import numpy as np
 
-from numbadrop import _engine
+from numbadrop import _backend, _engine
 from numbadrop._validation import (
     check_bool,
     check_float_array,
@@ -69,8 +69,9 @@ class DropoutState:
 
         Parameters
         ----------
-        grad : numpy.ndarray
-            Gradient with respect to the forward's output, of the same shape.
+        grad : numpy.ndarray or GPU array
+            Gradient with respect to the forward's output, of the same shape
+            (on the GPU for a GPU forward: the result is the same kind of array).
         inplace : bool, default False
             Write the result into ``grad``.
 
@@ -86,9 +87,9 @@ class DropoutState:
             check_writeable(grad, "grad")
         if self.kind == "identity":
             return grad
-        out = grad if inplace else np.empty(grad.shape, grad.dtype)
+        out = grad if inplace else _empty_like(grad)
         if self.kind == "zero":
-            out[...] = 0
+            _zero(out)
             return out
         op = "dropout" if self.kind == "dropout" else "alpha_grad"
         strides = _engine.mask_strides(self.shape, self.broadcast)
@@ -96,8 +97,24 @@ class DropoutState:
         return out
 
 
+def _empty_like(x):
+    """A new C-contiguous array of ``x``'s shape and dtype, of ``x``'s kind and device."""
+    if isinstance(x, np.ndarray):
+        return np.empty(x.shape, x.dtype)
+    return _backend.empty(x, tuple(x.shape), _backend.dtype_of(x))
+
+
+def _zero(y) -> None:
+    """``y[...] = 0`` on any device."""
+    if isinstance(y, np.ndarray):
+        y[...] = 0
+    else:
+        _engine.launch(y, y, "zero", 1.0, 0, 0, _engine.mask_strides(tuple(y.shape), ()))
+
+
 def _run(x, p, training, inplace, rng, broadcast, return_state, kind) -> Output:
     """Shared body of every forward: ``x`` and ``broadcast`` are already checked."""
+    shape = tuple(x.shape)
     p = check_p(p)
     training = check_bool(training, "training")
     inplace = check_bool(inplace, "inplace")
@@ -106,17 +123,17 @@ def _run(x, p, training, inplace, rng, broadcast, return_state, kind) -> Output:
         check_writeable(x)
     if not training or p == 0.0:
         y = x
-        state = DropoutState("identity", p, 0, 0, x.shape, broadcast)
+        state = DropoutState("identity", p, 0, 0, shape, broadcast)
     else:
         seed, offset = seed_offset(rng)
-        y = x if inplace else np.empty(x.shape, x.dtype)
+        y = x if inplace else _empty_like(x)
         if p == 1.0:
-            y[...] = 0
-            state = DropoutState("zero", p, seed, offset, x.shape, broadcast)
+            _zero(y)
+            state = DropoutState("zero", p, seed, offset, shape, broadcast)
         else:
-            strides = _engine.mask_strides(x.shape, broadcast)
+            strides = _engine.mask_strides(shape, broadcast)
             _engine.launch(x, y, kind, p, seed, offset, strides)
-            state = DropoutState(kind, p, seed, offset, x.shape, broadcast)
+            state = DropoutState(kind, p, seed, offset, shape, broadcast)
     return (y, state) if return_state else y
 
 
@@ -134,8 +151,11 @@ def dropout(
 
     Parameters
     ----------
-    x : numpy.ndarray
-        float16, float32 or float64 array of any shape and strides.
+    x : numpy.ndarray or GPU array
+        float16, float32 or float64 array of any shape and strides. An array
+        exposing ``__cuda_array_interface__`` (Numba device array, CuPy
+        array, PyTorch CUDA tensor) is processed on its GPU, with the same
+        mask, and the result is the same kind of array on the same device.
     p : float, default 0.5
         Drop probability in ``[0, 1]``.
     training : bool, default True
@@ -151,8 +171,8 @@ def dropout(
 
     Returns
     -------
-    y : numpy.ndarray
-        The result, ``x``'s shape and dtype (C-contiguous unless in place).
+    y : numpy.ndarray or GPU array
+        The result, ``x``'s shape, dtype and kind (C-contiguous unless in place).
     state : DropoutState
         Only with ``return_state=True``.
 
@@ -338,6 +358,7 @@ def dropout_mask(
     *,
     rng: RngLike = None,
     broadcast_dims: int | tuple[int, ...] = (),
+    device: object = None,
 ) -> np.ndarray:
     """The boolean keep-mask (True = kept) that :func:`dropout` would use.
 
@@ -349,10 +370,15 @@ def dropout_mask(
         Drop probability in ``[0, 1]``.
     rng, broadcast_dims
         As in :func:`dropout`.
+    device : None, "cpu", "cuda", "cuda:N", torch.device, cupy.cuda.Device or a GPU array
+        Where to compute and return the mask: ``None``/``"cpu"`` -> NumPy;
+        ``"cuda[:N]"`` -> a Numba device array on GPU ``N``; a
+        ``torch.device`` -> a torch tensor; a ``cupy.cuda.Device`` -> a CuPy
+        array; a GPU array -> the same kind of array on its device.
 
     Returns
     -------
-    numpy.ndarray
+    numpy.ndarray or GPU array
         Boolean array of the mask shape: ``shape`` with broadcast axes set to 1.
 
     Examples
@@ -366,8 +392,15 @@ def dropout_mask(
     shape = _check_shape(shape)
     p = check_p(p)
     broadcast = normalize_axes(broadcast_dims, len(shape))
+    on_cpu = _backend.is_cpu_device(device)
+    if not on_cpu:
+        _backend.check_device(device)
     seed, offset = seed_offset(rng)
     out_shape = _engine.mask_shape(shape, broadcast)
+    if not on_cpu:  # p = 0 and p = 1 need no special case: t = 0 or 2**32
+        keep = _backend.empty_on(device, out_shape, np.bool_)
+        _engine.launch(keep, keep, "mask", p, seed, offset, _engine.mask_strides(out_shape, ()))
+        return keep
     if p == 0.0 or p == 1.0:
         return np.full(out_shape, p == 0.0)
     keep = np.empty(out_shape, np.bool_)
