@@ -1,0 +1,1 @@
+"""airspeed velocity benchmarks of numbadrop (run ``asv`` from ``asv_bench/``)."""
