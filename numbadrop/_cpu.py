@@ -145,7 +145,7 @@ def _row_span(x, y, i0, i1, c_begin, c_end, keep, m, b, d, mode):
             _store(y, i0, i1, cu, _element(_load(x[i0, i1, cu]), keep, m, b, d, mode))
 
 
-@njit(cache=False)
+@njit(cache=True)
 def _run_items(x, y, first, last, start, s0, s1, s2, k0, k1, o0, o1, t, m, b, d, mode):
     """Work items ``first <= item < last``: item = (row, tile of the row)."""
     n1 = x.shape[1]
@@ -179,7 +179,7 @@ def _run_items(x, y, first, last, start, s0, s1, s2, k0, k1, o0, o1, t, m, b, d,
                 _store(y, i0, i1, c2, _element(_load(x[i0, i1, c2]), keep, m, b, d, mode))
 
 
-@njit(parallel=True, cache=False)
+@njit(parallel=True, cache=True)
 def _run_parallel(x, y, start, s0, s1, s2, k0, k1, o0, o1, t, m, b, d, mode, n_chunks):
     n_items = x.shape[0] * x.shape[1] * ((x.shape[2] + TILE - 1) // TILE)
     n_chunks = min(n_items, n_chunks)
