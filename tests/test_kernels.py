@@ -429,6 +429,25 @@ def test_tiny_p_drops_only_zero_words():
         assert np.array_equal(keep, naive.words(n, 9, 0) != 0)
 
 
+@pytest.mark.parametrize("n", [64, 70_001])
+def test_threshold_boundary_is_exact(n):
+    """A word equal to t is kept, a word of t - 1 dropped: choose p so that t hits words exactly."""
+    seed, offset = 2**64 - 11, 3
+    words = naive.words(n, seed, offset).astype(np.int64)
+    for k in [0, 1, 2, 3, 5, n // 2, n - 1]:
+        r = int(words[k])
+        for t in (r, r + 1):
+            p = t / 2**32  # exact in float64, and ceil(p * 2**32) == t
+            keep = nd.dropout_mask(n, p, rng=nd.Generator(seed, offset))
+            assert np.array_equal(keep, words >= t)
+            assert keep[k] == (t == r)
+            y = nd.dropout(np.ones(n, np.float64), p, rng=nd.Generator(seed, offset))
+            assert (y[k] != 0) == (t == r)
+        # the next float above r / 2**32 already has t = r + 1
+        p = np.nextafter(r / 2**32, 1.0)
+        assert not nd.dropout_mask(n, p, rng=nd.Generator(seed, offset))[k]
+
+
 def test_p_near_one_drops_all_but_top_words():
     n = 5000
     p = 1 - 2**-32  # t = 2**32 - 1: kept iff r_j == 0xFFFFFFFF
