@@ -55,14 +55,15 @@ THREADS = [1, 2]
 def _share_compiled_kernels() -> None:
     """Let the benchmark processes of one run share numbadrop's compiled kernels.
 
-    asv runs every parameter combination in a fresh process, and numbadrop's
-    kernels are compiled with ``cache=False``: each process would spend
-    seconds compiling before its (untimed) warm-up. This turns numba's disk
-    cache on for numbadrop's dispatchers, in a cache folder named by a hash
-    of numbadrop's source files and the numba and Python versions, so that a
-    cached kernel always belongs to exactly the code being benchmarked.
-    Timings are unaffected (loading and compiling give the same machine
-    code). Set ``NUMBADROP_BENCH_NO_CACHE=1`` to compile in every process.
+    asv runs every parameter combination in a fresh process. numbadrop's
+    kernels normally use numba's disk cache (``cache=True``); any that do not
+    would be compiled again in each process, spending seconds before the
+    (untimed) warm-up. This turns numba's disk cache on for those dispatchers
+    only, in a folder named by a hash of numbadrop's source files and the
+    numba and Python versions, so that a cached kernel always belongs to
+    exactly the code being benchmarked. Timings are unaffected (loading and
+    compiling give the same machine code). ``NUMBADROP_BENCH_NO_CACHE=1``
+    turns it off.
     """
     if os.environ.get("NUMBADROP_BENCH_NO_CACHE", "0") not in ("", "0"):
         return
@@ -110,9 +111,9 @@ def random_array(shape, dtype: str, seed: int = 0) -> np.ndarray:
 
 
 def numpy_dropout(x: np.ndarray, p: float, rng: np.random.Generator) -> np.ndarray:
-    """The usual NumPy dropout line (float16 draws are not supported: float32)."""
+    """The usual NumPy dropout line (``rng.random`` has no float16: float32 draws)."""
     rdtype = np.float64 if x.dtype == np.float64 else np.float32
-    return x * (rng.random(x.shape, rdtype) >= p) / x.dtype.type(1 - p)
+    return x * (rng.random(x.shape, rdtype) >= p) / (1 - p)
 
 
 def numpy_mask(shape, p: float, dtype, rng: np.random.Generator) -> np.ndarray:
