@@ -22,7 +22,7 @@ from numbadrop._validation import (
     check_writeable,
     normalize_axes,
 )
-from numbadrop.random import RngLike, seed_offset
+from numbadrop.random import RngLike, check_rng, seed_offset
 
 __all__ = [
     "DropoutState",
@@ -119,13 +119,16 @@ def _run(x, p, training, inplace, rng, broadcast, return_state, kind) -> Output:
     training = check_bool(training, "training")
     inplace = check_bool(inplace, "inplace")
     return_state = check_bool(return_state, "return_state")
+    check_rng(rng)
     if inplace:
         check_writeable(x)
+    # A training-mode call draws once from rng whatever p is, so a layer's
+    # k-th training forward always uses offset k of its generator.
+    seed, offset = seed_offset(rng) if training else (0, 0)
     if not training or p == 0.0:
         y = x
         state = DropoutState("identity", p, 0, 0, shape, broadcast)
     else:
-        seed, offset = seed_offset(rng)
         y = x if inplace else _empty_like(x)
         if p == 1.0:
             _zero(y)
@@ -416,6 +419,8 @@ def _check_shape(shape: object) -> tuple[int, ...]:
     except TypeError:
         raise TypeError(f"shape must be an int or a tuple of ints, got {shape!r}") from None
     for n in dims:
-        if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 0:
+        if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)):
+            raise TypeError(f"shape must hold ints, got {shape!r}")
+        if n < 0:
             raise ValueError(f"shape must hold non-negative ints, got {shape!r}")
     return tuple(int(n) for n in dims)

@@ -17,7 +17,7 @@ import numpy as np
 
 from numbadrop._philox import philox4x32_10
 
-__all__ = ["Generator", "default_generator", "manual_seed", "seed_offset", "threshold"]
+__all__ = ["Generator", "check_rng", "default_generator", "manual_seed", "seed_offset", "threshold"]
 
 _U64 = 1 << 64
 _SPAWN_TAG = 0x5350574E  # "SPWN": keeps spawn streams apart from mask streams
@@ -81,7 +81,7 @@ class Generator:
         """Return ``(seed, offset)`` for one mask and advance the offset by one."""
         with self._lock:
             offset = self._offset
-            if offset == _U64 - 1:
+            if offset == _U64:
                 raise OverflowError("Generator offset exhausted (2**64 draws)")
             self._offset = offset + 1
         return self._seed, offset
@@ -139,6 +139,16 @@ def manual_seed(seed: int) -> Generator:
 RngLike = Union[None, int, Generator, np.random.Generator]
 
 
+def check_rng(rng: object) -> None:
+    """Validate an ``rng=`` argument without drawing from it."""
+    if rng is None or isinstance(rng, (Generator, np.random.Generator)):
+        return
+    if isinstance(rng, numbers.Integral) and not isinstance(rng, (bool, np.bool_)):
+        _check_u64("rng", rng)
+        return
+    raise TypeError(f"rng must be None, an int seed, a numbadrop.Generator or a numpy.random.Generator, got {rng!r}")
+
+
 def seed_offset(rng: RngLike) -> tuple[int, int]:
     """Resolve an ``rng=`` argument to the ``(seed, offset)`` of one mask.
 
@@ -152,11 +162,8 @@ def seed_offset(rng: RngLike) -> tuple[int, int]:
         return rng.draw()
     if isinstance(rng, np.random.Generator):
         return int(rng.integers(0, _U64, dtype=np.uint64)), 0
-    if isinstance(rng, numbers.Integral) and not isinstance(rng, (bool, np.bool_)):
-        return _check_u64("rng", rng), 0
-    raise TypeError(
-        f"rng must be None, an int seed, a numbadrop.Generator or a numpy.random.Generator, got {rng!r}"
-    )
+    check_rng(rng)
+    return int(rng), 0  # type: ignore[call-overload]
 
 
 def threshold(p: float) -> int:

@@ -356,6 +356,8 @@ def test_generator_at_last_usable_offset():
     g = nd.Generator(3, offset=U64_MAX - 1)
     assert_identical(nd.dropout(x, 0.5, rng=g), naive.dropout(x, 0.5, 3, U64_MAX - 1))
     assert g.offset == U64_MAX
+    # the last offset, 2**64 - 1, is drawable too; after it the generator is exhausted
+    assert_identical(nd.dropout(x, 0.5, rng=g), naive.dropout(x, 0.5, 3, U64_MAX))
     with pytest.raises(OverflowError, match="exhausted"):
         nd.dropout(x, 0.5, rng=g)
 

@@ -233,7 +233,7 @@ def test_seed_out_of_range(seed):
         nd.manual_seed(seed)
     with pytest.raises(ValueError, match=rf"offset must be in \[0, 2\*\*64\), got {seed}"):
         nd.Generator(1, offset=seed)
-    with pytest.raises(ValueError, match=rf"seed must be in \[0, 2\*\*64\), got {seed}"):
+    with pytest.raises(ValueError, match=rf"rng must be in \[0, 2\*\*64\), got {seed}"):
         nn.Dropout(0.5, rng=seed)
 
 
@@ -388,3 +388,33 @@ def test_module_base_class_errors():
         m.backward(np.ones(3))
     with pytest.raises(TypeError, match="mode must be a bool, got 1"):
         m.train(1)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_rng_checked_even_when_no_mask_is_drawn(training):
+    x, x0 = fresh((3, 4))
+    with pytest.raises(TypeError, match=r"rng must be None, an int seed.*got 'bad'"):
+        nd.dropout(x, 0.0, training=training, rng="bad")
+    untouched(x, x0)
+    with pytest.raises(TypeError, match=r"rng must be None, an int seed.*got 'bad'"):
+        nn.Dropout(0.5, rng="bad")
+
+
+def test_generator_advances_once_per_training_call_whatever_p():
+    x = np.ones((2, 3), np.float32)
+    g = nd.Generator(9)
+    for p in (0.0, 0.5, 1.0):
+        nd.dropout(x, p, rng=g)
+    assert g.offset == 3
+    nd.dropout(x, 0.5, training=False, rng=g)
+    assert g.offset == 3
+    for p in (0.0, 0.5, 1.0):
+        nd.dropout_mask(x.shape, p, rng=g)
+    assert g.offset == 6
+
+
+def test_dropout_mask_shape_entries_must_be_ints():
+    with pytest.raises(TypeError, match=r"shape must hold ints, got \(2, 'a'\)"):
+        nd.dropout_mask((2, "a"), 0.5, rng=0)
+    with pytest.raises(ValueError, match=r"shape must hold non-negative ints, got \(2, -1\)"):
+        nd.dropout_mask((2, -1), 0.5, rng=0)

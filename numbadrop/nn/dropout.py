@@ -8,7 +8,7 @@ from numbadrop import functional as F
 from numbadrop._validation import check_bool, check_p
 from numbadrop.nn.module import Module
 from numbadrop.nn.tape import Backprop, primitive
-from numbadrop.random import Generator, RngLike
+from numbadrop.random import Generator, RngLike, check_rng
 
 __all__ = ["AlphaDropout", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "FeatureAlphaDropout"]
 
@@ -20,8 +20,10 @@ class _DropoutNd(Module):
 
     def __init__(self, p: float = 0.5, inplace: bool = False, *, rng: RngLike = None) -> None:
         super().__init__()
-        self.p = check_p(p)
+        check_p(p)
+        self.p = p  # as given, so repr shows p=1 for an int 1, like torch
         self.inplace = check_bool(inplace, "inplace")
+        check_rng(rng)
         # An int seed becomes the layer's own generator, so successive forwards
         # draw offsets 0, 1, 2, ... instead of repeating one mask.
         self.rng = Generator(rng) if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) else rng
