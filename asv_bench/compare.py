@@ -264,6 +264,22 @@ def small_forward_section(args) -> list[Case]:
     return [Case(f"forward {_tag(shape)}", median_times(peers, args.repeat), "µs", targets)]
 
 
+def mlp_step_section(args) -> list[Case]:
+    """One training step (forward, loss, backward, SGD) of DropoutNet 784-256-256-10, batch 128."""
+    from benchmarks.mlp import limit_blas_threads, make_step
+
+    limit = limit_blas_threads(numba.get_num_threads())  # same thread count as torch
+    peers = {"numbadrop": make_step("numbadrop"), "numpy": None, "torch": None, "copy": None}
+    if torch is not None:
+        peers["torch"] = make_step("torch")
+    for fn in peers.values():
+        if fn is not None:
+            fn()
+    seconds = median_times(peers, max(args.repeat, 15))
+    del limit
+    return [Case("MLP train step (128, 784) f32", seconds, "µs", [Target("torch/numbadrop", ">=", 1.0)])]
+
+
 #: The sections of the table, in order: each is a function ``(args) -> list[Case]``.
 #: Append new ones here (e.g. an MLP training step: numbadrop nn vs torch nn).
 SECTIONS: list[Callable[[argparse.Namespace], list[Case]]] = [
@@ -271,6 +287,7 @@ SECTIONS: list[Callable[[argparse.Namespace], list[Case]]] = [
     backward_section,
     dropout2d_section,
     small_forward_section,
+    mlp_step_section,
 ]
 
 

@@ -1,0 +1,101 @@
+"""One training step of the seed tutorial's DropoutNet, numbadrop vs torch."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+import numbadrop
+from numbadrop import nn, optim
+from numbadrop.examples.train_mlp import DropoutNet
+
+from .common import require_torch, set_threads, torch
+
+#: The tutorial's Example 3 shape and a usual batch.
+DIMS = (784, 256, 10)
+BATCH = 128
+
+
+def make_step(peer: str, batch: int = BATCH, seed: int = 0) -> Callable[[], object]:
+    """A closure running forward, loss, backward and an SGD step of ``peer``'s DropoutNet.
+
+    Both peers start from the same weights and see the same float32 batch.
+    """
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch, DIMS[0]), dtype=np.float32)
+    y = rng.integers(0, DIMS[2], batch)
+    numbadrop.manual_seed(seed)
+    model = DropoutNet(input_dim=DIMS[0], hidden_dim=DIMS[1], output_dim=DIMS[2], dropout_rate=0.5)
+    if peer == "numbadrop":
+        opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        loss_fn = nn.CrossEntropyLoss()
+
+        def step() -> None:
+            opt.zero_grad()
+            loss_fn(model(x), y)
+            model.backward(loss_fn.backward())
+            opt.step()
+
+        return step
+    require_torch()
+    tnn = torch.nn
+
+    class TorchDropoutNet(tnn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc1 = tnn.Linear(DIMS[0], DIMS[1])
+            self.dropout1 = tnn.Dropout(0.5)
+            self.fc2 = tnn.Linear(DIMS[1], DIMS[1])
+            self.dropout2 = tnn.Dropout(0.5)
+            self.fc3 = tnn.Linear(DIMS[1], DIMS[2])
+            self.relu = tnn.ReLU()
+
+        def forward(self, t):
+            t = self.dropout1(self.relu(self.fc1(t)))
+            t = self.dropout2(self.relu(self.fc2(t)))
+            return self.fc3(t)
+
+    tmodel = TorchDropoutNet()
+    with torch.no_grad():
+        for name, param in tmodel.named_parameters():
+            param.copy_(torch.from_numpy(model.state_dict()[name]))
+    topt = torch.optim.SGD(tmodel.parameters(), lr=0.01, momentum=0.9)
+    tloss = tnn.CrossEntropyLoss()
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+
+    def torch_step() -> None:
+        topt.zero_grad()
+        tloss(tmodel(xt), yt).backward()
+        topt.step()
+
+    return torch_step
+
+
+def limit_blas_threads(threads: int) -> object:
+    """Limit NumPy's BLAS (numbadrop's matmuls) to ``threads``; keep the result alive.
+
+    Uses threadpoolctl when it is installed (it comes with scikit-learn).
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - depends on the environment
+        return None
+    return threadpool_limits(threads, user_api="blas")
+
+
+class MLPTrainingStep:
+    """DropoutNet 784-256-256-10, p=0.5, batch 128, float32: one SGD training step."""
+
+    params = (("numbadrop", "torch"), (1, 2))
+    param_names = ("peer", "threads")
+
+    def setup(self, peer: str, threads: int) -> None:
+        set_threads(threads, peer)
+        self.blas_limit = limit_blas_threads(threads)
+        self.step = make_step(peer)
+        for _ in range(3):  # compile kernels, allocate optimizer state
+            self.step()
+
+    def time_step(self, peer: str, threads: int) -> None:
+        self.step()
