@@ -106,9 +106,10 @@ html_theme_options = {
     "secondary_sidebar_items": {
         "**": ["page-toc"],
         **{f"auto_examples/{name.removesuffix('.py')}": [] for name in GalleryOrder.ORDER},
+        "performance": [],  # wide tables
     },
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version", "theme-version"],
 }
-html_sidebars = {"index": [], "getting_started": [], "contract": [], "autodiff": [], "performance": []}
+html_sidebars = {"index": [], "getting_started": [], "contract": [], "autodiff": [], "performance": ["page-toc"]}
 html_context = {"default_mode": "light"}
