@@ -62,7 +62,9 @@ fig.tight_layout()
 # Without dropout the network fits the training set faster and its training loss
 # keeps falling, while the test loss levels off: the gap between the two grows.
 # With ``p = 0.5`` the training loss stays higher -- each step trains a random
-# half-width sub-network -- and the gap stays smaller.
+# half-width sub-network -- and the gap grows more slowly. On a problem this small and
+# this short, that does not buy test accuracy (compare the printed numbers above):
+# dropout is a regularizer, and it pays where a network overfits for longer.
 
 fig, ax = plt.subplots(figsize=(6, 3.6))
 for h, colour in zip(histories, ("tab:red", "tab:blue"), strict=True):
