@@ -561,6 +561,16 @@ def _max_blocks() -> int:
     return count * int(_tunables.CUDA_BLOCKS_PER_SM)
 
 
+def _grid(needed: int, cap: int) -> int:
+    """Blocks to launch: what the work needs, at least ``CUDA_MIN_BLOCKS``, at most ``cap``.
+
+    numba-cuda warns (NumbaPerformanceWarning) on every launch of fewer than
+    128 blocks; blocks beyond the work find nothing to do and exit.
+    """
+    low = 1 if SIMULATOR else int(_tunables.CUDA_MIN_BLOCKS)
+    return max(1, min(cap, max(needed, low)))
+
+
 def _stream(handle):
     if SIMULATOR or handle is None:
         return 0
@@ -627,7 +637,7 @@ def launch(x, y, op: str, p: float, seed: int, offset: int, strides: tuple[int, 
         xv = _array(xa, xa.ptr, (n,), (item,), dtype)
         yv = xv if xa is ya else _array(ya, ya.ptr, (n,), (item,), dtype)
         unroll = _unroll("vec")
-        blocks = max(1, min(cap, -(-n // (4 * unroll * tpb))))
+        blocks = _grid(-(-n // (4 * unroll * tpb)), cap)
         kernel("vec", mode)[blocks, tpb, stream](xv, yv, np.int64(n), np.int64(start >> 2), *keys, *coefs)
         return
 
@@ -657,11 +667,11 @@ def launch(x, y, op: str, p: float, seed: int, offset: int, strides: tuple[int, 
         )
         unroll = _unroll("rows")
         per_item = tpb * unroll * (4 if wide else 1)
-        blocks = max(1, min(cap, shape[0] * shape[1] * -(-shape[2] // per_item)))
+        blocks = _grid(shape[0] * shape[1] * -(-shape[2] // per_item), cap)
         k = kernel("rows", mode, wide)[blocks, tpb, stream]
     else:
         per_row = (shape[2] + 6) // 4 if ms[2] else (shape[2] + 3) // 4
-        blocks = max(1, min(cap, -(-(shape[0] * shape[1] * per_row) // tpb)))
+        blocks = _grid(-(-(shape[0] * shape[1] * per_row) // tpb), cap)
         k = kernel("general", mode)[blocks, tpb, stream]
     for index in itertools.product(*(range(dim[0]) for dim in lead)):
         block_start = start + sum(i * dim[3] for i, dim in zip(index, lead, strict=True))

@@ -31,6 +31,10 @@ CUDA_BLOCKS_PER_SM = 8
 #: loops run more than once.
 CUDA_MAX_BLOCKS = None
 
+#: Grid size floor in blocks (not in the simulator): numba-cuda warns on every
+#: launch of fewer than 128 blocks; the extra blocks find no work and exit.
+CUDA_MIN_BLOCKS = 128
+
 #: Philox groups (4 elements each, one 4-element vector load) per thread and
 #: loop trip in the contiguous kernel.
 CUDA_VEC_UNROLL = 2

@@ -26,6 +26,9 @@ SIMULATOR = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
 REAL_GPU = os.environ.get("NUMBADROP_TEST_GPU") == "1"
 PTX = os.environ.get("NUMBADROP_TEST_PTX") == "1"
 
+if REAL_GPU:  # the tests' deliberately tiny grids would warn on every launch
+    os.environ.setdefault("NUMBA_CUDA_LOW_OCCUPANCY_WARNINGS", "0")
+
 _NOTE = (
     "tests/cuda not collected: run NUMBA_ENABLE_CUDASIM=1 python -m pytest tests/cuda "
     "(simulator) and NUMBADROP_TEST_PTX=1 python -m pytest tests/cuda (PTX), as .ci/run does"

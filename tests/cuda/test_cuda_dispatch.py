@@ -168,3 +168,18 @@ def test_layers_on_gpu_arrays(layer, shape):
     gpu_layer.eval()
     d = to_gpu(x)
     assert gpu_layer(d) is d
+
+
+def test_grid_floor_and_cap(monkeypatch):
+    """Off the simulator, grids have at least CUDA_MIN_BLOCKS blocks (no numba-cuda
+    low-occupancy warning on every small launch), unless the cap is lower."""
+    from numbadrop import _cuda, _tunables
+
+    monkeypatch.setattr(_cuda, "SIMULATOR", False)
+    monkeypatch.setattr(_tunables, "CUDA_MIN_BLOCKS", 128)
+    assert _cuda._grid(1, 1056) == 128
+    assert _cuda._grid(5000, 1056) == 1056
+    assert _cuda._grid(300, 1056) == 300
+    assert _cuda._grid(1, 3) == 3
+    monkeypatch.setattr(_cuda, "SIMULATOR", True)
+    assert _cuda._grid(1, 1056) == 1
