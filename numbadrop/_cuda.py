@@ -572,11 +572,13 @@ def _grid(needed: int, cap: int) -> int:
 
 
 def _stream(handle):
+    """numba's view of the producer's stream (in the current context); 0: the default stream."""
     if SIMULATOR or handle is None:
         return 0
-    s = _streams.get(handle)
+    key = (cuda.get_current_device().id, handle)
+    s = _streams.get(key)
     if s is None:
-        s = _streams[handle] = cuda.external_stream(handle)
+        s = _streams[key] = cuda.external_stream(handle)
     return s
 
 
@@ -613,6 +615,14 @@ def launch(x, y, op: str, p: float, seed: int, offset: int, strides: tuple[int, 
     if math.prod(ya.shape) == 0:
         return
     xa = ya if (op == "mask" or x is y) else _backend.describe(x)
+    if ya.device is not None and not SIMULATOR and len(cuda.gpus) > 1:
+        with cuda.gpus[ya.device]:  # the array's device, whichever is current
+            _launch(xa, ya, op, p, seed, offset, strides, start)
+    else:
+        _launch(xa, ya, op, p, seed, offset, strides, start)
+
+
+def _launch(xa, ya, op, p, seed, offset, strides, start) -> None:
     if op in ("zero", "mask"):  # no coefficients (and p may be 0 or 1)
         ctype = np.float64 if ya.dtype == np.float64 else np.float32
         mode = MODE_SCALE if op == "zero" else MODE_MASK
