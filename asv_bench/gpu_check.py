@@ -373,6 +373,36 @@ def philox_words(carrier, n: int, results) -> int:
     return 0 if ok else 1
 
 
+def beyond_int32(nd, results) -> int:
+    """2**31 + 100 float16 elements (4 GiB): the last ones' mask indices need 64 bits."""
+    import torch
+
+    from numbadrop import _engine
+
+    n = 2**31 + 100
+    m = 1 << 20
+    try:
+        x = torch.randn(n, device="cuda", dtype=torch.float16)
+    except RuntimeError as exc:  # out of memory on a smaller GPU
+        print(f"  skipped: {exc}")
+        return 0
+    y = nd.dropout(x, 0.5, rng=nd.Generator(SEED, OFFSET))
+    tail_x = x[-m:].cpu().numpy()
+    tail_y = y[-m:].cpu().numpy()
+    head_y = y[:m].cpu().numpy()
+    head_x = x[:m].cpu().numpy()
+    del x, y
+    torch.cuda.empty_cache()
+    expected_tail = np.empty_like(tail_x)
+    _engine.launch(tail_x, expected_tail, "dropout", 0.5, SEED, OFFSET, (1,), n - m)
+    expected_head = np.empty_like(head_x)
+    _engine.launch(head_x, expected_head, "dropout", 0.5, SEED, OFFSET, (1,), 0)
+    problem = compare(tail_y, expected_tail) or compare(head_y, expected_head)
+    results["beyond_int32"] = {"elements": n, "ok": not problem, "problem": problem}
+    print(f"  {'ok  ' if not problem else 'FAIL'} float16 dropout of {n} elements, first and last 2**20 {problem}")
+    return int(bool(problem))
+
+
 # --- 3. dispatch --------------------------------------------------------------------------
 
 
@@ -651,6 +681,10 @@ def print_table(results, failures: int) -> None:
     ident = results.get("bit_identity", [])
     n_ok = sum(r["ok"] for r in ident)
     print(f"{'bit-identity with CPU (cases)':44} {n_ok:>5}/{len(ident):<3}  {'all':>9}  {verdict(n_ok == len(ident))}")
+    if "beyond_int32" in results:
+        print(
+            f"{'2**31 + 100 elements (64-bit indexing)':44} {'':>9}  {'':>9}  {verdict(results['beyond_int32']['ok'])}"
+        )
     if "philox_words" in results:
         print(f"{'Philox 32-bit == shared == NumPy':44} {'':>9}  {'':>9}  {verdict(results['philox_words']['ok'])}")
     if "dispatch" in results:
@@ -739,6 +773,8 @@ def main(argv=None) -> int:
         failures += bit_identity(carrier, nd, n, results)
     if not args.simulator:
         failures += philox_words(carrier, 1 << 22, results)
+        print("\n64-bit indexing:")
+        failures += beyond_int32(nd, results)
         print("\ndispatch:")
         failures += dispatch_checks(nd, results)
         print("\ntimings (CUDA events, median):")
