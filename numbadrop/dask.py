@@ -54,7 +54,7 @@ from numbadrop._validation import (
     normalize_axes,
 )
 from numbadrop.functional import DropoutState, _channel_axes, _check_shape
-from numbadrop.random import RngLike, seed_offset
+from numbadrop.random import RngLike, check_rng, seed_offset
 
 __all__ = [
     "DaskDropoutState",
@@ -198,11 +198,13 @@ def _run(x, p, training, inplace, rng, broadcast, return_state, kind) -> Output:
     training = check_bool(training, "training")
     _check_no_inplace(inplace)
     return_state = check_bool(return_state, "return_state")
+    check_rng(rng)
+    # once, now, as in the NumPy API: a Generator advances once per training call whatever p
+    seed, offset = seed_offset(rng) if training else (0, 0)
     if not training or p == 0.0:
         y = x
         state = DaskDropoutState("identity", p, 0, 0, x.shape, broadcast)
     else:
-        seed, offset = seed_offset(rng)  # once, now: a Generator advances once per call
         if p == 1.0:
             y = da.zeros_like(x)
             state = DaskDropoutState("zero", p, seed, offset, x.shape, broadcast)

@@ -190,12 +190,13 @@ def test_p_zero_eval_and_p_one():
     a = np.array([[1.0, np.nan], [np.inf, -2.0]], np.float16)
     x = da.from_array(a, chunks=1)
     g = numbadrop.Generator(0)
-    assert ndd.dropout(x, 0.0, rng=g) is x
     assert ndd.dropout(x, 0.5, False, rng=g) is x
     assert ndd.alpha_dropout(x, 0.5, rng=g) is x  # training defaults to False
-    assert g.offset == 0
+    assert g.offset == 0  # eval mode draws nothing
+    assert ndd.dropout(x, 0.0, rng=g) is x
+    assert g.offset == 1  # a training call draws once whatever p, as in the core API
     y, state = ndd.dropout(x, 1.0, rng=g, return_state=True)
-    assert g.offset == 1  # p = 1 still draws, as in the core API
+    assert g.offset == 2
     assert same_bits(y.compute(), np.zeros_like(a))
     assert same_bits(state.backward(x).compute(), np.zeros_like(a))
     y, state = ndd.dropout(x, 0.0, return_state=True)
