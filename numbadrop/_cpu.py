@@ -211,7 +211,7 @@ def run(x, y, start, strides, key, offset, t, m, b, d, mode):
     mode : int
         ``MODE_SCALE``, ``MODE_AFFINE`` or ``MODE_MASK``.
     """
-    s0, s1, s2 = (np.int64(s) for s in strides)
+    s0, s1, s2 = np.int64(strides[0]), np.int64(strides[1]), np.int64(strides[2])
     args = (np.int64(start), s0, s1, s2, key[0], key[1], offset[0], offset[1], t, m, b, d, np.int64(mode))
     if x.size < _tunables.SERIAL_CUTOFF:
         n_items = x.shape[0] * x.shape[1] * ((x.shape[2] + TILE - 1) // TILE)

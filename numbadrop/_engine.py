@@ -9,6 +9,7 @@ naming each sub-block's global mask index so the mask is unchanged.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 
@@ -24,6 +25,7 @@ ALPHA = 1.7580993408473766
 OPS = ("dropout", "alpha", "alpha_grad", "mask")
 
 
+@functools.lru_cache(maxsize=1024)
 def mask_strides(shape: tuple[int, ...], broadcast: tuple[int, ...]) -> tuple[int, ...]:
     """C-order index strides of the mask, 0 along broadcast (and length-1) axes."""
     strides = [0] * len(shape)

@@ -126,18 +126,19 @@ def _run(x, p, training, inplace, rng, broadcast, return_state, kind) -> Output:
     # k-th training forward always uses offset k of its generator.
     seed, offset = seed_offset(rng) if training else (0, 0)
     if not training or p == 0.0:
-        y = x
-        state = DropoutState("identity", p, 0, 0, shape, broadcast)
+        y, state_kind = x, "identity"
+        seed = offset = 0
     else:
         y = x if inplace else _empty_like(x)
         if p == 1.0:
             _zero(y)
-            state = DropoutState("zero", p, seed, offset, shape, broadcast)
+            state_kind = "zero"
         else:
-            strides = _engine.mask_strides(shape, broadcast)
-            _engine.launch(x, y, kind, p, seed, offset, strides)
-            state = DropoutState(kind, p, seed, offset, shape, broadcast)
-    return (y, state) if return_state else y
+            _engine.launch(x, y, kind, p, seed, offset, _engine.mask_strides(shape, broadcast))
+            state_kind = kind
+    if not return_state:
+        return y
+    return y, DropoutState(state_kind, p, seed, offset, shape, broadcast)
 
 
 def dropout(
