@@ -182,10 +182,8 @@ def _tag(shape) -> str:
 # --------------------------------------------------------------------------- sections
 
 
-def forward_section(args) -> list[Case]:
-    """Element dropout forward, 2**size_log2 float32, p = 0.5."""
-    n = 1 << args.size_log2
-    x = _data(n)
+def _forward_peers(x: np.ndarray) -> dict[str, Callable[[], object] | None]:
+    """Element dropout forward of ``x`` by each peer (torch ``None`` when absent)."""
     rng = np.random.default_rng(0)
     gen = nd.Generator(0)
     out = np.empty_like(x)
@@ -198,6 +196,13 @@ def forward_section(args) -> list[Case]:
     if torch is not None:
         xt = torch.from_numpy(x)
         peers["torch"] = lambda: torch.nn.functional.dropout(xt, P, training=True)
+    return peers
+
+
+def forward_section(args) -> list[Case]:
+    """Element dropout forward, 2**size_log2 float32, p = 0.5."""
+    n = 1 << args.size_log2
+    peers = _forward_peers(_data(n))
     return [Case(f"forward {_tag(n)}", median_times(peers, args.repeat), "ms", ELEMENT_TARGETS)]
 
 
@@ -247,19 +252,7 @@ def dropout2d_section(args) -> list[Case]:
 def small_forward_section(args) -> list[Case]:
     """Forward of a small (32, 256) float32 activation: per-call overhead."""
     shape = (32, 256)
-    x = _data(shape)
-    rng = np.random.default_rng(0)
-    gen = nd.Generator(0)
-    out = np.empty_like(x)
-    peers = {
-        "numbadrop": lambda: nd.dropout(x, P, rng=gen),
-        "numpy": lambda: x * (rng.random(x.shape, np.float32) >= P) / (1 - P),
-        "torch": None,
-        "copy": lambda: np.copyto(out, x),
-    }
-    if torch is not None:
-        xt = torch.from_numpy(x)
-        peers["torch"] = lambda: torch.nn.functional.dropout(xt, P, training=True)
+    peers = _forward_peers(_data(shape))
     targets = [Target("numbadrop", "<=", 20.0)]
     return [Case(f"forward {_tag(shape)}", median_times(peers, args.repeat), "µs", targets)]
 
