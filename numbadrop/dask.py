@@ -53,8 +53,8 @@ from numbadrop._validation import (
     check_p,
     normalize_axes,
 )
-from numbadrop.functional import DropoutState, _channel_axes, _check_shape
-from numbadrop.random import RngLike, check_rng, seed_offset
+from numbadrop.functional import DropoutState, _channel_axes, _check_call, _check_shape, _draw, _feature_axes
+from numbadrop.random import RngLike, seed_offset
 
 __all__ = [
     "DaskDropoutState",
@@ -194,13 +194,9 @@ class DaskDropoutState(DropoutState):
 
 def _run(x, p, training, inplace, rng, broadcast, return_state, kind) -> Output:
     """Shared body of every forward: ``x`` and ``broadcast`` are already checked."""
-    p = check_p(p)
-    training = check_bool(training, "training")
+    p, training, return_state = _check_call(p, training, return_state, rng)
     _check_no_inplace(inplace)
-    return_state = check_bool(return_state, "return_state")
-    check_rng(rng)
-    # once, now, as in the NumPy API: a Generator advances once per training call whatever p
-    seed, offset = seed_offset(rng) if training else (0, 0)
+    seed, offset = _draw(rng, training)  # once, now, at call time: not per block
     if not training or p == 0.0:
         y = x
         state = DaskDropoutState("identity", p, 0, 0, x.shape, broadcast)
@@ -332,9 +328,7 @@ def feature_alpha_dropout(
 ) -> Output:
     """Lazy :func:`numbadrop.feature_alpha_dropout` (one mask value per ``(N, C)``)."""
     x = _check_dask_float_array(x)
-    if x.ndim < 2:
-        raise ValueError(f"feature_alpha_dropout expects an (N, C, ...) input, got shape {x.shape}")
-    return _run(x, p, training, inplace, rng, tuple(range(2, x.ndim)), return_state, "alpha")
+    return _run(x, p, training, inplace, rng, _feature_axes(x), return_state, "alpha")
 
 
 def dropout_mask(

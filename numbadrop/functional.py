@@ -112,19 +112,40 @@ def _zero(y) -> None:
         _engine.launch(y, y, "zero", 1.0, 0, 0, _engine.mask_strides(tuple(y.shape), ()))
 
 
+def _check_call(p: object, training: object, return_state: object, rng: object) -> tuple[float, bool, bool]:
+    """Validate the arguments every forward takes (the NumPy and Dask APIs alike)."""
+    p = check_p(p)
+    training = check_bool(training, "training")
+    return_state = check_bool(return_state, "return_state")
+    check_rng(rng)
+    return p, training, return_state
+
+
+def _draw(rng: RngLike, training: bool) -> tuple[int, int]:
+    """``(seed, offset)`` of one forward call.
+
+    A training-mode call draws once from ``rng`` whatever ``p`` is, so a
+    layer's k-th training forward always uses offset k of its generator; an
+    eval-mode call draws nothing.
+    """
+    return seed_offset(rng) if training else (0, 0)
+
+
+def _feature_axes(x) -> tuple[int, ...]:
+    """Broadcast axes of feature alpha dropout: all but ``(N, C)``."""
+    if x.ndim < 2:
+        raise ValueError(f"feature_alpha_dropout expects an (N, C, ...) input, got shape {x.shape}")
+    return tuple(range(2, x.ndim))
+
+
 def _run(x, p, training, inplace, rng, broadcast, return_state, kind) -> Output:
     """Shared body of every forward: ``x`` and ``broadcast`` are already checked."""
     shape = tuple(x.shape)
-    p = check_p(p)
-    training = check_bool(training, "training")
+    p, training, return_state = _check_call(p, training, return_state, rng)
     inplace = check_bool(inplace, "inplace")
-    return_state = check_bool(return_state, "return_state")
-    check_rng(rng)
     if inplace:
         check_writeable(x)
-    # A training-mode call draws once from rng whatever p is, so a layer's
-    # k-th training forward always uses offset k of its generator.
-    seed, offset = seed_offset(rng) if training else (0, 0)
+    seed, offset = _draw(rng, training)
     if not training or p == 0.0:
         y, state_kind = x, "identity"
         seed = offset = 0
@@ -351,9 +372,7 @@ def feature_alpha_dropout(
     True
     """
     x = check_float_array(x)
-    if x.ndim < 2:
-        raise ValueError(f"feature_alpha_dropout expects an (N, C, ...) input, got shape {x.shape}")
-    return _run(x, p, training, inplace, rng, tuple(range(2, x.ndim)), return_state, "alpha")
+    return _run(x, p, training, inplace, rng, _feature_axes(x), return_state, "alpha")
 
 
 def dropout_mask(
