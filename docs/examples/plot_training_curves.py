@@ -18,7 +18,7 @@ import time
 import matplotlib.pyplot as plt
 import numpy as np
 
-from numbadrop.examples.train_mlp import load_digits, train
+from numbadrop.examples.train_mlp import figure, load_digits, train
 
 EPOCHS = 20
 data = load_digits(seed=0)
@@ -41,20 +41,7 @@ for h in histories:
 # ---------------------------
 # Dashed: training set, solid: test set, both measured in eval mode after each epoch.
 
-fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4.2))
-for h, colour in zip(histories, ("tab:red", "tab:blue"), strict=True):
-    epochs = np.arange(1, len(h.train_loss) + 1)
-    ax_loss.plot(epochs, h.train_loss, "--", color=colour, label=f"train, p={h.p}")
-    ax_loss.plot(epochs, h.test_loss, "-", color=colour, label=f"test, p={h.p}")
-    ax_acc.plot(epochs, h.train_acc, "--", color=colour, label=f"train, p={h.p}")
-    ax_acc.plot(epochs, h.test_acc, "-", color=colour, label=f"test, p={h.p}")
-ax_loss.set(xlabel="epoch", ylabel="cross-entropy", title="Loss", yscale="log")
-ax_acc.set(xlabel="epoch", ylabel="accuracy", title="Accuracy", ylim=(0.8, 1.005))
-for ax in (ax_loss, ax_acc):
-    ax.grid(alpha=0.3)
-    ax.legend()
-fig.suptitle("DropoutNet on scikit-learn digits: dropout p=0 vs p=0.5")
-fig.tight_layout()
+fig = figure(histories)  # the same figure the command-line example saves
 
 # %%
 # The generalization gap

@@ -111,11 +111,8 @@ def train(
     return model, history
 
 
-def plot(histories: list[History], path: str) -> None:
-    """Save train/test loss and accuracy per epoch for each run to ``path`` (PNG)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
+def figure(histories: list[History]):
+    """A matplotlib figure of train/test loss and accuracy per epoch for each run."""
     import matplotlib.pyplot as plt
 
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4.2))
@@ -132,6 +129,17 @@ def plot(histories: list[History], path: str) -> None:
         ax.legend()
     fig.suptitle("numbadrop DropoutNet on scikit-learn digits: dropout p=0 vs p=0.5")
     fig.tight_layout()
+    return fig
+
+
+def plot(histories: list[History], path: str) -> None:
+    """Save :func:`figure` of ``histories`` to ``path`` (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = figure(histories)
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
