@@ -22,8 +22,6 @@ from numbadrop.random import threshold
 #: SELU's alpha * scale, the saturation value alpha dropout keeps the mean at.
 ALPHA = 1.7580993408473766
 
-OPS = ("dropout", "alpha", "alpha_grad", "mask")
-
 
 @functools.lru_cache(maxsize=1024)
 def mask_strides(shape: tuple[int, ...], broadcast: tuple[int, ...]) -> tuple[int, ...]:
