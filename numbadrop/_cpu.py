@@ -12,7 +12,8 @@ block's ``start`` and the big array's strides, and gets the same mask.
 
 The innermost stride ``s2`` is 0 or 1. With 1, a work item draws the Philox
 words for a whole tile at once, in a lane loop that LLVM vectorizes, and then
-applies them; with 0 it draws one word for the whole row.
+applies them; with 0 it draws one word for the whole row. Large in-place
+calls write with non-temporal stores (``numbadrop._streaming``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic, overload
 
-from numbadrop import _formula, _philox, _tunables
+from numbadrop import _formula, _philox, _streaming, _tunables
 
 TILE = _tunables.TILE
 LANES = TILE // 4 + 1  # one extra group when a tile does not start on a group boundary
@@ -31,6 +32,13 @@ LANES = TILE // 4 + 1  # one extra group when a tile does not start on a group b
 MODE_SCALE = _formula.MODE_SCALE  # kept: x * m, dropped: d
 MODE_AFFINE = _formula.MODE_AFFINE  # kept: x * m + b, dropped: d
 MODE_MASK = _formula.MODE_MASK  # y = keep (boolean output)
+
+# How a work item writes its tile to ``y``. Reading and writing the same
+# memory (in place) keeps LLVM's vectorized loop from running (its overlap
+# check fails), so in-place calls compute each tile into a buffer first.
+WRITE_DIRECT = 0
+WRITE_BUFFERED = 1
+WRITE_STREAMED = 2  # buffered, then non-temporal stores (numbadrop._streaming)
 
 _philox_jit = njit(inline="always")(_philox.philox4x32_10)
 _MASK32 = _philox.MASK32
@@ -73,21 +81,21 @@ def _load_impl(v):
     return lambda v: v
 
 
-def _store(y, i0, i1, i2, v):
-    """Write ``v`` to ``y[i0, i1, i2]``, rounding to the stored dtype."""
+def _store(out, k, v):
+    """Write ``v`` to ``out[k]``, rounding to the stored dtype."""
 
 
 @overload(_store, inline="always")
-def _store_impl(y, i0, i1, i2, v):
-    if y.dtype == types.uint16:
+def _store_impl(out, k, v):
+    if out.dtype == types.uint16:
 
-        def impl(y, i0, i1, i2, v):
-            y[i0, i1, i2] = _float_to_half_bits(np.float32(v))
+        def impl(out, k, v):
+            out[k] = _float_to_half_bits(np.float32(v))
 
         return impl
 
-    def impl(y, i0, i1, i2, v):
-        y[i0, i1, i2] = v
+    def impl(out, k, v):
+        out[k] = v
 
     return impl
 
@@ -133,61 +141,109 @@ def _mul_rn_impl(a, b):
 
 _element = njit(inline="always")(_formula.element)
 
+# The apply loops below branch on ``mode`` outside the loop and pass the
+# branch's constant to ``_element``, so each loop body is branch-free and LLVM
+# vectorizes it (a loop-invariant ``mode`` inside the loop kept it scalar).
+
 
 @njit(inline="always")
-def _row_span(x, y, i0, i1, c_begin, c_end, keep, m, b, d, mode):
-    """Apply one keep decision to ``c_begin <= i2 < c_end`` of one row."""
-    for c in range(c_begin, c_end):
-        cu = np.uint64(c)
-        if mode == MODE_MASK:
-            y[i0, i1, cu] = keep
-        else:
-            _store(y, i0, i1, cu, _element(_load(x[i0, i1, cu]), keep, m, b, d, mode))
+def _apply_keep(xr, out, o_first, c_first, n, keep, m, b, d, mode):
+    """``out[o_first + k]`` from ``xr[c_first + k]``, ``k < n``, one keep decision for all."""
+    if mode == MODE_MASK:
+        for k in range(n):
+            out[o_first + np.uint64(k)] = keep
+    elif mode == MODE_AFFINE:
+        for k in range(n):
+            ku = np.uint64(k)
+            _store(out, o_first + ku, _element(_load(xr[c_first + ku]), keep, m, b, d, MODE_AFFINE))
+    else:
+        for k in range(n):
+            ku = np.uint64(k)
+            _store(out, o_first + ku, _element(_load(xr[c_first + ku]), keep, m, b, d, MODE_SCALE))
+
+
+@njit(inline="always")
+def _apply_words(xr, out, o_first, c_first, n, words, skew, t, m, b, d, mode):
+    """``out[o_first + k]`` from ``xr[c_first + k]``, ``k < n``, kept iff ``words[skew + k] >= t``."""
+    if mode == MODE_MASK:
+        for k in range(n):
+            ku = np.uint64(k)
+            out[o_first + ku] = words[skew + ku] >= t
+    elif mode == MODE_AFFINE:
+        for k in range(n):
+            ku = np.uint64(k)
+            keep = words[skew + ku] >= t
+            _store(out, o_first + ku, _element(_load(xr[c_first + ku]), keep, m, b, d, MODE_AFFINE))
+    else:
+        for k in range(n):
+            ku = np.uint64(k)
+            keep = words[skew + ku] >= t
+            _store(out, o_first + ku, _element(_load(xr[c_first + ku]), keep, m, b, d, MODE_SCALE))
 
 
 @njit(cache=True)
-def _run_items(x, y, first, last, start, s0, s1, s2, k0, k1, o0, o1, t, m, b, d, mode):
-    """Work items ``first <= item < last``: item = (row, tile of the row)."""
+def _run_items(x, y, first, last, start, s0, s1, s2, k0, k1, o0, o1, t, m, b, d, mode, write):
+    """Work items ``first <= item < last``: item = (row, tile of the row).
+
+    ``write`` is ``WRITE_DIRECT``, or ``WRITE_BUFFERED`` / ``WRITE_STREAMED``:
+    each tile is computed into a small buffer and then copied to ``y`` with
+    ordinary or (only where ``y``'s rows are contiguous) non-temporal stores.
+    """
     n1 = x.shape[1]
     n2 = x.shape[2]
     ntiles = (n2 + TILE - 1) // TILE
     lanes = np.empty((4, LANES), np.uint32)
     words = np.empty(4 * LANES, np.uint32)
+    buffered = write != WRITE_DIRECT
+    buf = np.empty(TILE if buffered else 0, y.dtype)
+    buf_address = np.uint64(buf.ctypes.data)
+    item_size = np.uint64(y.itemsize)
+    zero = np.uint64(0)
     for item in range(first, last):
         row = item // ntiles
         c_begin = (item - row * ntiles) * TILE
-        c_end = min(n2, c_begin + TILE)
+        n = min(n2, c_begin + TILE) - c_begin
         i0 = row // n1
         i1 = row - i0 * n1
+        xr = x[i0, i1]
+        yr = y[i0, i1]
+        cb = np.uint64(c_begin)
         j_row = start + i0 * s0 + i1 * s1
         if s2 == 0:
             keep = _word(j_row, k0, k1, o0, o1) >= t
-            _row_span(x, y, i0, i1, c_begin, c_end, keep, m, b, d, mode)
-            continue
-        j_begin = j_row + c_begin
-        g_first = j_begin >> 2
-        ng = ((j_row + c_end - 1) >> 2) - g_first + 1
-        _fill_words(words, lanes, g_first, ng, k0, k1, o0, o1)
-        skew = np.uint64(j_begin - (g_first << 2))
-        for c in range(c_end - c_begin):
-            cu = np.uint64(c)
-            keep = words[skew + cu] >= t
-            c2 = np.uint64(c_begin) + cu
-            if mode == MODE_MASK:
-                y[i0, i1, c2] = keep
+            if buffered:
+                _apply_keep(xr, buf, zero, cb, n, keep, m, b, d, mode)
             else:
-                _store(y, i0, i1, c2, _element(_load(x[i0, i1, c2]), keep, m, b, d, mode))
+                _apply_keep(xr, yr, cb, cb, n, keep, m, b, d, mode)
+        else:
+            j_begin = j_row + c_begin
+            g_first = j_begin >> 2
+            ng = ((j_begin + n - 1) >> 2) - g_first + 1
+            _fill_words(words, lanes, g_first, ng, k0, k1, o0, o1)
+            skew = np.uint64(j_begin - (g_first << 2))
+            if buffered:
+                _apply_words(xr, buf, zero, cb, n, words, skew, t, m, b, d, mode)
+            else:
+                _apply_words(xr, yr, cb, cb, n, words, skew, t, m, b, d, mode)
+        if write == WRITE_STREAMED:
+            _streaming.stream_bytes(np.uint64(yr.ctypes.data) + cb * item_size, buf_address, np.uint64(n) * item_size)
+        elif write == WRITE_BUFFERED:
+            for k in range(n):
+                ku = np.uint64(k)
+                yr[cb + ku] = buf[ku]
+    if write == WRITE_STREAMED:
+        _streaming.store_fence()
 
 
 @njit(parallel=True, cache=True)
-def _run_parallel(x, y, start, s0, s1, s2, k0, k1, o0, o1, t, m, b, d, mode, n_chunks):
+def _run_parallel(x, y, start, s0, s1, s2, k0, k1, o0, o1, t, m, b, d, mode, write, n_chunks):
     n_items = x.shape[0] * x.shape[1] * ((x.shape[2] + TILE - 1) // TILE)
     n_chunks = min(n_items, n_chunks)
     per_chunk = (n_items + n_chunks - 1) // n_chunks
     for chunk in prange(n_chunks):
         first = chunk * per_chunk
         last = min(n_items, first + per_chunk)
-        _run_items(x, y, first, last, start, s0, s1, s2, k0, k1, o0, o1, t, m, b, d, mode)
+        _run_items(x, y, first, last, start, s0, s1, s2, k0, k1, o0, o1, t, m, b, d, mode, write)
 
 
 def run(x, y, start, strides, key, offset, t, m, b, d, mode):
@@ -213,9 +269,21 @@ def run(x, y, start, strides, key, offset, t, m, b, d, mode):
     """
     s0, s1, s2 = np.int64(strides[0]), np.int64(strides[1]), np.int64(strides[2])
     args = (np.int64(start), s0, s1, s2, key[0], key[1], offset[0], offset[1], t, m, b, d, np.int64(mode))
+    n_items = x.shape[0] * x.shape[1] * ((x.shape[2] + TILE - 1) // TILE)
+    write = _write_kind(x, y, mode)
     if x.size < _tunables.SERIAL_CUTOFF:
-        n_items = x.shape[0] * x.shape[1] * ((x.shape[2] + TILE - 1) // TILE)
-        _run_items(x, y, np.int64(0), np.int64(n_items), *args)
+        _run_items(x, y, np.int64(0), np.int64(n_items), *args, np.int64(min(write, WRITE_BUFFERED)))
     else:
         n_chunks = numba.get_num_threads() * _tunables.CHUNKS_PER_THREAD
-        _run_parallel(x, y, *args, np.int64(n_chunks))
+        _run_parallel(x, y, *args, np.int64(write), np.int64(n_chunks))
+
+
+def _write_kind(x: np.ndarray, y: np.ndarray, mode: int) -> int:
+    """How the kernel should write ``y`` (see ``WRITE_DIRECT``)."""
+    if mode == MODE_MASK or not np.may_share_memory(x, y):
+        # A freshly allocated output is best written with ordinary stores: the
+        # kernel's page zeroing has just pulled its lines into cache.
+        return WRITE_DIRECT
+    if y.nbytes >= _tunables.STREAM_MIN_BYTES and y.strides[2] == y.itemsize:
+        return WRITE_STREAMED
+    return WRITE_BUFFERED
