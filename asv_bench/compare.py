@@ -5,9 +5,9 @@ peer (``--repeat`` timed runs, after warm-up, peers interleaved run by run so
 that a noisy neighbour hurts all of them alike), the ratios, and whether the
 case meets numbadrop's performance targets:
 
-* element forward and backward, 2**26 float32, p = 0.5: at least 5x faster
-  than the NumPy line, at least 30x faster than torch, at most 3x
-  ``np.copyto`` (the memory-bandwidth floor);
+* element forward (new output and in place) and backward, 2**26 float32,
+  p = 0.5: at least 5x faster than the NumPy line, at least 30x faster than
+  torch, at most 3x ``np.copyto`` (the memory-bandwidth floor);
 * ``dropout2d`` on (64, 256, 64, 64) float32: at most 1.5x ``np.copyto``;
 * forward of a (32, 256) float32 activation: at most 20 microseconds.
 
@@ -206,6 +206,36 @@ def forward_section(args) -> list[Case]:
     return [Case(f"forward {_tag(n)}", median_times(peers, args.repeat), "ms", ELEMENT_TARGETS)]
 
 
+def inplace_section(args) -> list[Case]:
+    """Element dropout forward in place (``inplace=True``), 2**size_log2 float32.
+
+    Each peer overwrites its own buffer again on every run; the values drift
+    (zeros, growing magnitudes), which costs no peer anything extra.
+    """
+    n = 1 << args.size_log2
+    x = _data(n)
+    bufs = {peer: x.copy() for peer in ("numbadrop", "numpy", "torch")}
+    rng = np.random.default_rng(0)
+    gen = nd.Generator(0)
+    out = np.empty_like(x)
+
+    def numpy_inplace():
+        y = bufs["numpy"]
+        y *= rng.random(n, np.float32) >= P
+        y *= np.float32(1 / (1 - P))
+
+    peers = {
+        "numbadrop": lambda: nd.dropout(bufs["numbadrop"], P, rng=gen, inplace=True),
+        "numpy": numpy_inplace,
+        "torch": None,
+        "copy": lambda: np.copyto(out, x),
+    }
+    if torch is not None:
+        yt = torch.from_numpy(bufs["torch"])
+        peers["torch"] = lambda: torch.nn.functional.dropout(yt, P, training=True, inplace=True)
+    return [Case(f"forward in place {_tag(n)}", median_times(peers, args.repeat), "ms", ELEMENT_TARGETS)]
+
+
 def backward_section(args) -> list[Case]:
     """Element dropout backward from what each forward keeps, 2**size_log2 float32."""
     n = 1 << args.size_log2
@@ -277,6 +307,7 @@ def mlp_step_section(args) -> list[Case]:
 #: Append new ones here (e.g. an MLP training step: numbadrop nn vs torch nn).
 SECTIONS: list[Callable[[argparse.Namespace], list[Case]]] = [
     forward_section,
+    inplace_section,
     backward_section,
     dropout2d_section,
     small_forward_section,
