@@ -74,6 +74,45 @@ class Dropout:
         self.backward()
 
 
+class DropoutInPlace:
+    """``dropout(x, 0.5, inplace=True)`` on a 1-D float32 array.
+
+    Each peer overwrites its own buffer on every call (NumPy with ``*=``,
+    torch with ``F.dropout(..., inplace=True)``); ``copy`` is ``np.copyto``
+    into a second buffer. Large in-place calls are where numbadrop writes
+    with non-temporal stores.
+    """
+
+    params = (SIZES, THREADS, PEERS)
+    param_names = ("size", "threads", "peer")
+
+    def setup(self, size, threads, peer):
+        set_threads(threads, peer)
+        buf = random_array(size, "float32")
+        if peer == "numbadrop":
+            gen = nd.Generator(0)
+            self.forward = lambda: nd.dropout(buf, P, rng=gen, inplace=True)
+        elif peer == "numpy":
+            rng = np.random.default_rng(0)
+
+            def forward():
+                buf[...] *= rng.random(size, np.float32) >= P
+                buf[...] *= np.float32(1 / (1 - P))
+
+            self.forward = forward
+        elif peer == "torch":
+            require_torch()
+            bt = torch.from_numpy(buf)
+            self.forward = lambda: torch.nn.functional.dropout(bt, P, training=True, inplace=True)
+        else:
+            out = np.empty_like(buf)
+            self.forward = lambda: np.copyto(out, buf)
+        warm_up(self.forward)
+
+    def time_forward(self, size, threads, peer):
+        self.forward()
+
+
 class DropoutLayout:
     """Forward on non-contiguous 2-D views of 10**6 float32 elements.
 
