@@ -10,10 +10,14 @@ index strides (0 along broadcast dimensions). ``functional`` collapses any
 array to such views; a caller holding one block of a larger array passes the
 block's ``start`` and the big array's strides, and gets the same mask.
 
-The innermost stride ``s2`` is 0 or 1. With 1, a work item draws the Philox
-words for a whole tile at once, in a lane loop that LLVM vectorizes, and then
-applies them; with 0 it draws one word for the whole row. Large in-place
-calls write with non-temporal stores (``numbadrop._streaming``).
+The innermost stride ``s2`` is 0 or 1. With 1, a work item walks a tile of
+a row one Philox group (four elements) per loop trip, computing the group's
+words and writing its four elements in the same trip; LLVM vectorizes the
+loop across groups, so the Philox arithmetic overlaps the loads and stores.
+With 0 it draws one word for the whole row.
+
+Each operation mode has its own compiled tile function, so a program that
+only runs dropout forward compiles only the scaling loop.
 """
 
 from __future__ import annotations
@@ -24,21 +28,13 @@ from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic, overload
 
-from numbadrop import _formula, _philox, _streaming, _tunables
+from numbadrop import _formula, _philox, _tunables
 
 TILE = _tunables.TILE
-LANES = TILE // 4 + 1  # one extra group when a tile does not start on a group boundary
 
 MODE_SCALE = _formula.MODE_SCALE  # kept: x * m, dropped: d
 MODE_AFFINE = _formula.MODE_AFFINE  # kept: x * m + b, dropped: d
 MODE_MASK = _formula.MODE_MASK  # y = keep (boolean output)
-
-# How a work item writes its tile to ``y``. Reading and writing the same
-# memory (in place) keeps LLVM's vectorized loop from running (its overlap
-# check fails), so in-place calls compute each tile into a buffer first.
-WRITE_DIRECT = 0
-WRITE_BUFFERED = 1
-WRITE_STREAMED = 2  # buffered, then non-temporal stores (numbadrop._streaming)
 
 _philox_jit = njit(inline="always")(_philox.philox4x32_10)
 _MASK32 = _philox.MASK32
@@ -100,37 +96,12 @@ def _store_impl(out, k, v):
     return impl
 
 
-@njit(inline="always")
+@njit
 def _word(j, k0, k1, o0, o1):
     """The contract's random word ``r_j`` for global mask index ``j``."""
     g = np.uint64(j >> 2)
     r = _philox_jit(g & _MASK32, g >> _SHIFT32, o0, o1, k0, k1)
     return r[j & 3]
-
-
-@njit(inline="always")
-def _fill_words(words, lanes, g_first, ng, k0, k1, o0, o1):
-    """``words[4*i + w] = r`` word ``w`` of Philox group ``g_first + i``."""
-    l0 = lanes[0]
-    l1 = lanes[1]
-    l2 = lanes[2]
-    l3 = lanes[3]
-    g0 = np.uint64(g_first)
-    for i in range(ng):
-        iu = np.uint64(i)
-        g = g0 + iu
-        r0, r1, r2, r3 = _philox_jit(g & _MASK32, g >> _SHIFT32, o0, o1, k0, k1)
-        l0[iu] = r0
-        l1[iu] = r1
-        l2[iu] = r2
-        l3[iu] = r3
-    for i in range(ng):
-        iu = np.uint64(i)
-        w = np.uint64(4) * iu
-        words[w] = l0[iu]
-        words[w + np.uint64(1)] = l1[iu]
-        words[w + np.uint64(2)] = l2[iu]
-        words[w + np.uint64(3)] = l3[iu]
 
 
 @overload(_formula.mul_rn, inline="always")
@@ -141,109 +112,169 @@ def _mul_rn_impl(a, b):
 
 _element = njit(inline="always")(_formula.element)
 
-# The apply loops below branch on ``mode`` outside the loop and pass the
-# branch's constant to ``_element``, so each loop body is branch-free and LLVM
-# vectorizes it (a loop-invariant ``mode`` inside the loop kept it scalar).
+
+@njit(inline="always")
+def _apply_keep(xr, out, first, n, keep, m, b, d, mode):
+    """``out[first + k]`` from ``xr[first + k]``, ``k < n``, one keep decision for all.
+
+    Branches on ``mode`` outside the loops, so each loop body is branch-free
+    and LLVM vectorizes it.
+    """
+    if mode == MODE_MASK:
+        for k in range(n):
+            out[first + np.uint64(k)] = keep
+    elif mode == MODE_AFFINE:
+        for k in range(n):
+            ku = first + np.uint64(k)
+            _store(out, ku, _element(_load(xr[ku]), keep, m, b, d, MODE_AFFINE))
+    else:
+        for k in range(n):
+            ku = first + np.uint64(k)
+            _store(out, ku, _element(_load(xr[ku]), keep, m, b, d, MODE_SCALE))
+
+
+def _narrow(out, v):
+    """``v`` converted to ``out``'s stored dtype (float32 -> float16 bits for half arrays)."""
+
+
+@overload(_narrow, inline="always")
+def _narrow_impl(out, v):
+    if out.dtype == types.uint16:
+        return lambda out, v: _float_to_half_bits(np.float32(v))
+    return lambda out, v: v
 
 
 @njit(inline="always")
-def _apply_keep(xr, out, o_first, c_first, n, keep, m, b, d, mode):
-    """``out[o_first + k]`` from ``xr[c_first + k]``, ``k < n``, one keep decision for all."""
+def _value(xr, c, keep, m, b, d, mode):
+    """The element formula for ``xr[c]`` in the compute type (``mode`` a constant)."""
     if mode == MODE_MASK:
-        for k in range(n):
-            out[o_first + np.uint64(k)] = keep
-    elif mode == MODE_AFFINE:
-        for k in range(n):
-            ku = np.uint64(k)
-            _store(out, o_first + ku, _element(_load(xr[c_first + ku]), keep, m, b, d, MODE_AFFINE))
-    else:
-        for k in range(n):
-            ku = np.uint64(k)
-            _store(out, o_first + ku, _element(_load(xr[c_first + ku]), keep, m, b, d, MODE_SCALE))
+        return keep
+    return _element(_load(xr[c]), keep, m, b, d, mode)
+
+
+def _make_tile_kernel(mode: int, inplace: bool):
+    """A compiled function writing one tile of one row, for one mode.
+
+    ``tile(xr, out, first, n, j_first, k0, k1, o0, o1, t, m, b, d)`` sets
+    ``out[first + k]`` from ``xr[first + k]`` for ``k < n``, where element
+    ``k`` has global mask index ``j_first + k``. With ``inplace`` it takes no
+    ``xr`` and reads ``out`` itself: LLVM then knows that every element is read
+    before it is written, where with two views its overlap check fails at run
+    time and the loop runs scalar.
+
+    The elements of a Philox group are computed in the same loop trip as the
+    group's four words, and LLVM vectorizes the loop across groups, so the
+    Philox arithmetic overlaps the loads and stores (drawing a tile's words
+    into a buffer first and applying them after took 1.6x as long for 2**26
+    float32). Each of the four elements is a separate expression: a shared
+    helper inlined four times was miscompiled by numba's inliner.
+
+    ``mode`` and ``inplace`` are closure constants: numba's disk cache keys a
+    closure by their values, and each mode compiles only its own loop.
+    """
+
+    def body(xr, out, first, n, j_first, k0, k1, o0, o1, t, m, b, d):
+        head = min(n, (4 - (j_first & 3)) & 3)
+        for k in range(head):
+            c = first + np.uint64(k)
+            out[c] = _narrow(out, _value(xr, c, _word(j_first + k, k0, k1, o0, o1) >= t, m, b, d, mode))
+        g_first = np.uint64((j_first + head) >> 2)
+        body_first = first + np.uint64(head)
+        ng = (n - head) >> 2
+        for i in range(ng):
+            g = g_first + np.uint64(i)
+            r0, r1, r2, r3 = _philox_jit(g & _MASK32, g >> _SHIFT32, o0, o1, k0, k1)
+            c = body_first + np.uint64(4) * np.uint64(i)
+            out[c] = _narrow(out, _value(xr, c, r0 >= t, m, b, d, mode))
+            out[c + np.uint64(1)] = _narrow(out, _value(xr, c + np.uint64(1), r1 >= t, m, b, d, mode))
+            out[c + np.uint64(2)] = _narrow(out, _value(xr, c + np.uint64(2), r2 >= t, m, b, d, mode))
+            out[c + np.uint64(3)] = _narrow(out, _value(xr, c + np.uint64(3), r3 >= t, m, b, d, mode))
+        for k in range(head + 4 * ng, n):
+            c = first + np.uint64(k)
+            out[c] = _narrow(out, _value(xr, c, _word(j_first + k, k0, k1, o0, o1) >= t, m, b, d, mode))
+
+    inline_body = njit(inline="always")(body)
+    if inplace:
+
+        def tile_inplace(out, first, n, j_first, k0, k1, o0, o1, t, m, b, d):
+            inline_body(out, out, first, n, j_first, k0, k1, o0, o1, t, m, b, d)
+
+        return njit(cache=True)(tile_inplace)
+    return njit(cache=True)(body)
+
+
+_tile_scale = _make_tile_kernel(MODE_SCALE, False)
+_tile_affine = _make_tile_kernel(MODE_AFFINE, False)
+_tile_mask = _make_tile_kernel(MODE_MASK, False)
+_tile_scale_inplace = _make_tile_kernel(MODE_SCALE, True)
+_tile_affine_inplace = _make_tile_kernel(MODE_AFFINE, True)
 
 
 @njit(inline="always")
-def _apply_words(xr, out, o_first, c_first, n, words, skew, t, m, b, d, mode):
-    """``out[o_first + k]`` from ``xr[c_first + k]``, ``k < n``, kept iff ``words[skew + k] >= t``."""
+def _tile(x, y, i0, i1, first, n, j_first, k0, k1, o0, o1, t, m, b, d, mode, inplace):
+    """Dispatch one tile of row ``(i0, i1)`` to its mode's tile kernel."""
+    yr = y[i0, i1]
     if mode == MODE_MASK:
-        for k in range(n):
-            ku = np.uint64(k)
-            out[o_first + ku] = words[skew + ku] >= t
+        _tile_mask(yr, yr, first, n, j_first, k0, k1, o0, o1, t, m, b, d)
     elif mode == MODE_AFFINE:
-        for k in range(n):
-            ku = np.uint64(k)
-            keep = words[skew + ku] >= t
-            _store(out, o_first + ku, _element(_load(xr[c_first + ku]), keep, m, b, d, MODE_AFFINE))
+        if inplace:
+            _tile_affine_inplace(yr, first, n, j_first, k0, k1, o0, o1, t, m, b, d)
+        else:
+            _tile_affine(x[i0, i1], yr, first, n, j_first, k0, k1, o0, o1, t, m, b, d)
+    elif inplace:
+        _tile_scale_inplace(yr, first, n, j_first, k0, k1, o0, o1, t, m, b, d)
     else:
-        for k in range(n):
-            ku = np.uint64(k)
-            keep = words[skew + ku] >= t
-            _store(out, o_first + ku, _element(_load(xr[c_first + ku]), keep, m, b, d, MODE_SCALE))
+        _tile_scale(x[i0, i1], yr, first, n, j_first, k0, k1, o0, o1, t, m, b, d)
 
 
-@njit(cache=True)
-def _run_items(x, y, first, last, start, s0, s1, s2, k0, k1, o0, o1, t, m, b, d, mode, write):
+@njit(inline="always")
+def _items(x, y, first, last, start, s0, s1, s2, k0, k1, o0, o1, t, m, b, d, mode, inplace):
     """Work items ``first <= item < last``: item = (row, tile of the row).
 
-    ``write`` is ``WRITE_DIRECT``, or ``WRITE_BUFFERED`` / ``WRITE_STREAMED``:
-    each tile is computed into a small buffer and then copied to ``y`` with
-    ordinary or (only where ``y``'s rows are contiguous) non-temporal stores.
+    ``inplace`` means ``x`` and ``y`` are the same view (see ``_make_tile_kernel``).
     """
     n1 = x.shape[1]
     n2 = x.shape[2]
     ntiles = (n2 + TILE - 1) // TILE
-    lanes = np.empty((4, LANES), np.uint32)
-    words = np.empty(4 * LANES, np.uint32)
-    buffered = write != WRITE_DIRECT
-    buf = np.empty(TILE if buffered else 0, y.dtype)
-    buf_address = np.uint64(buf.ctypes.data)
-    item_size = np.uint64(y.itemsize)
-    zero = np.uint64(0)
     for item in range(first, last):
         row = item // ntiles
         c_begin = (item - row * ntiles) * TILE
         n = min(n2, c_begin + TILE) - c_begin
         i0 = row // n1
         i1 = row - i0 * n1
-        xr = x[i0, i1]
-        yr = y[i0, i1]
         cb = np.uint64(c_begin)
         j_row = start + i0 * s0 + i1 * s1
-        if s2 == 0:
-            keep = _word(j_row, k0, k1, o0, o1) >= t
-            if buffered:
-                _apply_keep(xr, buf, zero, cb, n, keep, m, b, d, mode)
-            else:
-                _apply_keep(xr, yr, cb, cb, n, keep, m, b, d, mode)
+        if s2 != 0:
+            _tile(x, y, i0, i1, cb, n, j_row + c_begin, k0, k1, o0, o1, t, m, b, d, mode, inplace)
         else:
-            j_begin = j_row + c_begin
-            g_first = j_begin >> 2
-            ng = ((j_begin + n - 1) >> 2) - g_first + 1
-            _fill_words(words, lanes, g_first, ng, k0, k1, o0, o1)
-            skew = np.uint64(j_begin - (g_first << 2))
-            if buffered:
-                _apply_words(xr, buf, zero, cb, n, words, skew, t, m, b, d, mode)
+            keep = _word(j_row, k0, k1, o0, o1) >= t
+            yr = y[i0, i1]
+            if inplace:
+                _apply_keep(yr, yr, cb, n, keep, m, b, d, mode)
             else:
-                _apply_words(xr, yr, cb, cb, n, words, skew, t, m, b, d, mode)
-        if write == WRITE_STREAMED:
-            _streaming.stream_bytes(np.uint64(yr.ctypes.data) + cb * item_size, buf_address, np.uint64(n) * item_size)
-        elif write == WRITE_BUFFERED:
-            for k in range(n):
-                ku = np.uint64(k)
-                yr[cb + ku] = buf[ku]
-    if write == WRITE_STREAMED:
-        _streaming.store_fence()
+                _apply_keep(x[i0, i1], yr, cb, n, keep, m, b, d, mode)
 
 
-@njit(parallel=True, cache=True)
-def _run_parallel(x, y, start, s0, s1, s2, k0, k1, o0, o1, t, m, b, d, mode, write, n_chunks):
-    n_items = x.shape[0] * x.shape[1] * ((x.shape[2] + TILE - 1) // TILE)
-    n_chunks = min(n_items, n_chunks)
-    per_chunk = (n_items + n_chunks - 1) // n_chunks
-    for chunk in prange(n_chunks):
-        first = chunk * per_chunk
-        last = min(n_items, first + per_chunk)
-        _run_items(x, y, first, last, start, s0, s1, s2, k0, k1, o0, o1, t, m, b, d, mode, write)
+def _make_kernels(mode: int):
+    """The serial and the parallel kernel of one mode (a closure constant, see ``_make_tile_kernel``)."""
+
+    def serial(x, y, first, last, start, s0, s1, s2, k0, k1, o0, o1, t, m, b, d, inplace):
+        _items(x, y, first, last, start, s0, s1, s2, k0, k1, o0, o1, t, m, b, d, mode, inplace)
+
+    def parallel(x, y, start, s0, s1, s2, k0, k1, o0, o1, t, m, b, d, inplace, n_chunks):
+        n_items = x.shape[0] * x.shape[1] * ((x.shape[2] + TILE - 1) // TILE)
+        n_chunks = min(n_items, n_chunks)
+        per_chunk = (n_items + n_chunks - 1) // n_chunks
+        for chunk in prange(n_chunks):
+            first = chunk * per_chunk
+            last = min(n_items, first + per_chunk)
+            _items(x, y, first, last, start, s0, s1, s2, k0, k1, o0, o1, t, m, b, d, mode, inplace)
+
+    return njit(cache=True)(serial), njit(parallel=True, cache=True)(parallel)
+
+
+#: ``mode -> (serial kernel, parallel kernel)``; numba compiles each on first use.
+_KERNELS = {mode: _make_kernels(mode) for mode in (MODE_SCALE, MODE_AFFINE, MODE_MASK)}
 
 
 def run(x, y, start, strides, key, offset, t, m, b, d, mode):
@@ -268,22 +299,19 @@ def run(x, y, start, strides, key, offset, t, m, b, d, mode):
         ``MODE_SCALE``, ``MODE_AFFINE`` or ``MODE_MASK``.
     """
     s0, s1, s2 = np.int64(strides[0]), np.int64(strides[1]), np.int64(strides[2])
-    args = (np.int64(start), s0, s1, s2, key[0], key[1], offset[0], offset[1], t, m, b, d, np.int64(mode))
-    n_items = x.shape[0] * x.shape[1] * ((x.shape[2] + TILE - 1) // TILE)
-    write = _write_kind(x, y, mode)
+    if mode == MODE_MASK:
+        inplace = False  # x is ignored
+    elif x.ctypes.data == y.ctypes.data and x.strides == y.strides:
+        inplace = True
+    else:
+        inplace = False
+        if np.may_share_memory(x, y):
+            x = x.copy()  # overlapping but different views: not something the public API does
+    args = (np.int64(start), s0, s1, s2, key[0], key[1], offset[0], offset[1], t, m, b, d, inplace)
+    serial, parallel = _KERNELS[mode]
     if x.size < _tunables.SERIAL_CUTOFF:
-        _run_items(x, y, np.int64(0), np.int64(n_items), *args, np.int64(min(write, WRITE_BUFFERED)))
+        n_items = x.shape[0] * x.shape[1] * ((x.shape[2] + TILE - 1) // TILE)
+        serial(x, y, np.int64(0), np.int64(n_items), *args)
     else:
         n_chunks = numba.get_num_threads() * _tunables.CHUNKS_PER_THREAD
-        _run_parallel(x, y, *args, np.int64(write), np.int64(n_chunks))
-
-
-def _write_kind(x: np.ndarray, y: np.ndarray, mode: int) -> int:
-    """How the kernel should write ``y`` (see ``WRITE_DIRECT``)."""
-    if mode == MODE_MASK or not np.may_share_memory(x, y):
-        # A freshly allocated output is best written with ordinary stores: the
-        # kernel's page zeroing has just pulled its lines into cache.
-        return WRITE_DIRECT
-    if y.nbytes >= _tunables.STREAM_MIN_BYTES and y.strides[2] == y.itemsize:
-        return WRITE_STREAMED
-    return WRITE_BUFFERED
+        parallel(x, y, *args, np.int64(n_chunks))

@@ -11,13 +11,6 @@ TILE = 2048
 #: small activation does not pay for waking the thread pool.
 SERIAL_CUTOFF = 1 << 16
 
-#: In-place calls on at least this many bytes (with contiguous rows) write with
-#: non-temporal stores, which skip reading the destination into cache first.
-#: Smaller arrays are likely still in cache when the next step reads them, so
-#: they use ordinary stores. 32 MiB is the last-level cache of the machines
-#: the benchmarks ran on.
-STREAM_MIN_BYTES = 1 << 25
-
 #: Work items per thread in the parallel CPU kernel (load balancing only).
 CHUNKS_PER_THREAD = 4
 

@@ -150,16 +150,16 @@ def test_parallel_path_forced_on_small_inputs(monkeypatch, shape):
 
 
 def test_parallel_kernel_actually_runs_when_forced(monkeypatch):
-    """Guard for the test above: the patched cutoff does route work to ``_run_parallel``."""
+    """Guard for the test above: the patched cutoff does route work to the parallel kernel."""
     calls = []
-    original = _cpu._run_parallel
+    serial, parallel = _cpu._KERNELS[_cpu.MODE_SCALE]
 
     class Spy:
         def __call__(self, *args):
             calls.append(args[0].shape)
-            return original(*args)
+            return parallel(*args)
 
-    monkeypatch.setattr(_cpu, "_run_parallel", Spy())
+    monkeypatch.setitem(_cpu._KERNELS, _cpu.MODE_SCALE, (serial, Spy()))
     nd.dropout(np.ones(10, np.float32), 0.5, rng=1)
     assert calls == []
     monkeypatch.setattr(_tunables, "SERIAL_CUTOFF", 0)
