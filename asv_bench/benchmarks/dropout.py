@@ -79,8 +79,8 @@ class DropoutInPlace:
 
     Each peer overwrites its own buffer on every call (NumPy with ``*=``,
     torch with ``F.dropout(..., inplace=True)``); ``copy`` is ``np.copyto``
-    into a second buffer. Large in-place calls are where numbadrop writes
-    with non-temporal stores.
+    into a second buffer. In place, numbadrop reads each element through the
+    output view, so each cache line is read and written once.
     """
 
     params = (SIZES, THREADS, PEERS)
