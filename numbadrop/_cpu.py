@@ -277,7 +277,7 @@ def _make_kernels(mode: int):
 _KERNELS = {mode: _make_kernels(mode) for mode in (MODE_SCALE, MODE_AFFINE, MODE_MASK)}
 
 
-def run(x, y, start, strides, key, offset, t, m, b, d, mode):
+def run(x, y, start, strides, key, offset, t, m, b, d, mode, inplace=False):
     """Run the kernel on 3-D views ``x`` and ``y`` (same shape; any strides).
 
     Parameters
@@ -297,16 +297,15 @@ def run(x, y, start, strides, key, offset, t, m, b, d, mode):
         The element formula's multiplier, addend (affine mode) and dropped value.
     mode : int
         ``MODE_SCALE``, ``MODE_AFFINE`` or ``MODE_MASK``.
+    inplace : bool, default False
+        ``x`` and ``y`` are the same view: the kernels read through ``y``.
+        Otherwise an ``x`` that overlaps ``y`` is copied first.
     """
     s0, s1, s2 = np.int64(strides[0]), np.int64(strides[1]), np.int64(strides[2])
     if mode == MODE_MASK:
         inplace = False  # x is ignored
-    elif x.ctypes.data == y.ctypes.data and x.strides == y.strides:
-        inplace = True
-    else:
-        inplace = False
-        if np.may_share_memory(x, y):
-            x = x.copy()  # overlapping but different views: not something the public API does
+    elif not inplace and np.may_share_memory(x, y):
+        x = x.copy()  # overlapping but different views: not something the public API does
     args = (np.int64(start), s0, s1, s2, key[0], key[1], offset[0], offset[1], t, m, b, d, inplace)
     serial, parallel = _KERNELS[mode]
     if x.size < _tunables.SERIAL_CUTOFF:

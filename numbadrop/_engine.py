@@ -116,7 +116,8 @@ def launch(
     Parameters
     ----------
     x, y : numpy.ndarray or GPU arrays
-        Input and output of equal shape, any strides; may be the same array.
+        Input and output of equal shape, any strides; may be the same array
+        object (in place). Other overlaps are allowed but cost a copy of ``x``.
         For ``op="mask"``, ``y`` is a boolean array and ``x`` is ignored.
         GPU arrays (``__cuda_array_interface__``) run ``numbadrop._cuda.launch``.
     op : {"dropout", "alpha", "alpha_grad", "mask"}
@@ -139,6 +140,7 @@ def launch(
     if y.size == 0:
         return
     mode, m, b, d = _coefficients(op, p, y.dtype)
+    inplace = x is y and op != "mask"
     if op == "mask":
         x = y
     elif y.dtype == np.float16:
@@ -153,8 +155,8 @@ def launch(
     t = u(threshold(p))
     lead = xv.ndim - 3
     if lead == 0:
-        _cpu.run(xv, yv, start, ms, key, off, t, m, b, d, mode)
+        _cpu.run(xv, yv, start, ms, key, off, t, m, b, d, mode, inplace)
         return
     for index in itertools.product(*(range(n) for n in xv.shape[:lead])):
         block_start = start + sum(i * s for i, s in zip(index, ms, strict=False))
-        _cpu.run(xv[index], yv[index], block_start, ms[lead:], key, off, t, m, b, d, mode)
+        _cpu.run(xv[index], yv[index], block_start, ms[lead:], key, off, t, m, b, d, mode, inplace)
