@@ -77,23 +77,15 @@ def _load_impl(v):
     return lambda v: v
 
 
-def _store(out, k, v):
-    """Write ``v`` to ``out[k]``, rounding to the stored dtype."""
+def _narrow(out, v):
+    """``v`` converted to ``out``'s stored dtype (float32 -> float16 bits for half arrays)."""
 
 
-@overload(_store, inline="always")
-def _store_impl(out, k, v):
+@overload(_narrow, inline="always")
+def _narrow_impl(out, v):
     if out.dtype == types.uint16:
-
-        def impl(out, k, v):
-            out[k] = _float_to_half_bits(np.float32(v))
-
-        return impl
-
-    def impl(out, k, v):
-        out[k] = v
-
-    return impl
+        return lambda out, v: _float_to_half_bits(np.float32(v))
+    return lambda out, v: v
 
 
 @njit
@@ -114,42 +106,19 @@ _element = njit(inline="always")(_formula.element)
 
 
 @njit(inline="always")
-def _apply_keep(xr, out, first, n, keep, m, b, d, mode):
-    """``out[first + k]`` from ``xr[first + k]``, ``k < n``, one keep decision for all.
-
-    Branches on ``mode`` outside the loops, so each loop body is branch-free
-    and LLVM vectorizes it.
-    """
-    if mode == MODE_MASK:
-        for k in range(n):
-            out[first + np.uint64(k)] = keep
-    elif mode == MODE_AFFINE:
-        for k in range(n):
-            ku = first + np.uint64(k)
-            _store(out, ku, _element(_load(xr[ku]), keep, m, b, d, MODE_AFFINE))
-    else:
-        for k in range(n):
-            ku = first + np.uint64(k)
-            _store(out, ku, _element(_load(xr[ku]), keep, m, b, d, MODE_SCALE))
-
-
-def _narrow(out, v):
-    """``v`` converted to ``out``'s stored dtype (float32 -> float16 bits for half arrays)."""
-
-
-@overload(_narrow, inline="always")
-def _narrow_impl(out, v):
-    if out.dtype == types.uint16:
-        return lambda out, v: _float_to_half_bits(np.float32(v))
-    return lambda out, v: v
-
-
-@njit(inline="always")
 def _value(xr, c, keep, m, b, d, mode):
     """The element formula for ``xr[c]`` in the compute type (``mode`` a constant)."""
     if mode == MODE_MASK:
         return keep
     return _element(_load(xr[c]), keep, m, b, d, mode)
+
+
+@njit(inline="always")
+def _apply_keep(xr, out, first, n, keep, m, b, d, mode):
+    """``out[first + k]`` from ``xr[first + k]``, ``k < n``, one keep decision for all (``mode`` a constant)."""
+    for k in range(n):
+        c = first + np.uint64(k)
+        out[c] = _narrow(out, _value(xr, c, keep, m, b, d, mode))
 
 
 def _make_tile_kernel(mode: int, inplace: bool):
