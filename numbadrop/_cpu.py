@@ -271,9 +271,7 @@ def run(x, y, start, strides, key, offset, t, m, b, d, mode, inplace=False):
         Otherwise an ``x`` that overlaps ``y`` is copied first.
     """
     s0, s1, s2 = np.int64(strides[0]), np.int64(strides[1]), np.int64(strides[2])
-    if mode == MODE_MASK:
-        inplace = False  # x is ignored
-    elif not inplace and np.may_share_memory(x, y):
+    if not inplace and mode != MODE_MASK and np.may_share_memory(x, y):  # MODE_MASK ignores x
         x = x.copy()  # overlapping but different views: not something the public API does
     args = (np.int64(start), s0, s1, s2, key[0], key[1], offset[0], offset[1], t, m, b, d, inplace)
     serial, parallel = _KERNELS[mode]
