@@ -22,6 +22,8 @@ from numbadrop._validation import (
     check_writeable,
     normalize_axes,
 )
+from numbadrop.autograd.primitive import primitive
+from numbadrop.autograd.tensor import is_recorded
 from numbadrop.random import RngLike, check_rng, seed_offset
 
 __all__ = [
@@ -83,6 +85,8 @@ class DropoutState:
         """
         grad = check_grad(grad, self.shape)
         inplace = check_bool(inplace, "inplace")
+        if is_recorded(grad):  # a backward that is itself differentiated: it is linear in grad
+            return _recorded(lambda g: (self.backward(g, inplace), self), grad, "dropout_backward", False)
         if inplace:
             check_writeable(grad, "grad")
         if self.kind == "identity":
@@ -95,6 +99,20 @@ class DropoutState:
         strides = _engine.mask_strides(self.shape, self.broadcast)
         _engine.launch(grad, out, op, self.p, self.seed, self.offset, strides)
         return out
+
+
+def _recorded(run, x, name: str, return_state: bool) -> Output:
+    """``run(plain x) -> (y, state)`` recorded on the graph: its backward regenerates the mask."""
+    states = []
+
+    def forward(value: np.ndarray) -> tuple[np.ndarray, object]:
+        y, state = run(value)
+        states.append(state)
+        return y, (None if state.kind == "identity" else state.backward)
+
+    forward.__name__ = name
+    y = primitive(forward)(x)
+    return (y, states[0]) if return_state else y
 
 
 def _empty_like(x):
@@ -140,6 +158,8 @@ def _feature_axes(x) -> tuple[int, ...]:
 
 def _run(x, p, training, inplace, rng, broadcast, return_state, kind) -> Output:
     """Shared body of every forward: ``x`` and ``broadcast`` are already checked."""
+    if is_recorded(x):
+        return _recorded(lambda v: _run(v, p, training, inplace, rng, broadcast, True, kind), x, kind, return_state)
     shape = tuple(x.shape)
     p, training, return_state = _check_call(p, training, return_state, rng)
     inplace = check_bool(inplace, "inplace")

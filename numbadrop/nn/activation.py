@@ -8,7 +8,7 @@ import numpy as np
 from numba import njit
 
 from numbadrop.nn.module import Module
-from numbadrop.nn.tape import Backprop, active_tape, primitive
+from numbadrop.nn.tape import Backprop, is_recording, primitive
 
 __all__ = ["GELU", "LeakyReLU", "ReLU", "SELU", "Sigmoid", "Tanh"]
 
@@ -41,7 +41,7 @@ class ReLU(Module):
         """Apply ReLU."""
         x = _float_input(x, "ReLU")
         y = np.maximum(x, 0, out=x if self.inplace else None)
-        if active_tape() is None:
+        if not is_recording():
             return y, None
         # Keep the mask, not ``y``: a later in-place layer (AlphaDropout) may overwrite ``y``.
         positive = y > 0
@@ -79,7 +79,7 @@ class Tanh(Module):
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, Backprop]:
         """Apply tanh."""
         y = np.tanh(_float_input(x, "Tanh"))
-        if active_tape() is None:
+        if not is_recording():
             return y, None
         # The derivative now, not ``y``: a later in-place layer (Dropout) may overwrite ``y``.
         slope = 1 - y * y
@@ -95,7 +95,7 @@ class Sigmoid(Module):
         x = _float_input(x, "Sigmoid")
         e = np.exp(-np.abs(x))
         y = np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
-        if active_tape() is None:
+        if not is_recording():
             return y, None
         slope = y * (1 - y)  # now, not from ``y`` later: a later in-place layer may overwrite ``y``
         return y, lambda grad: grad * slope

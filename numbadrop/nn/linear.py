@@ -8,7 +8,7 @@ import numpy as np
 
 from numbadrop.nn.module import Module
 from numbadrop.nn.parameter import Parameter
-from numbadrop.nn.tape import Backprop, primitive
+from numbadrop.nn.tape import Backprop, needs_input_grad, primitive
 from numbadrop.random import Generator, RngLike, default_generator
 
 __all__ = ["Linear", "init_rng"]
@@ -92,7 +92,7 @@ class Linear(Module):
         self.weight = Parameter(gen.uniform(-bound, bound, shape).astype(dtype))
         self.bias = Parameter(gen.uniform(-bound, bound, self.out_features).astype(dtype)) if bias else None
 
-    @primitive
+    @primitive(saves=(0,))
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, Backprop]:
         """``x @ weight.T + bias`` for input of shape ``(..., in_features)``."""
         x = np.asarray(x)
@@ -108,7 +108,8 @@ class Linear(Module):
             weight.accumulate(g2.T @ x.reshape(-1, self.in_features))
             if bias is not None:
                 bias.accumulate(g2.sum(axis=0))
-            return grad @ weight.data
+            # A network's first layer: nothing needs the input gradient (a third of the matrix work).
+            return grad @ weight.data if needs_input_grad() else None
 
         return y, backprop
 

@@ -1,4 +1,12 @@
-"""Losses: ``loss = loss_fn(output, target)`` is a float, ``loss_fn.backward()`` its gradient."""
+"""Losses: ``loss = loss_fn(output, target)``; ``loss.backward()`` or ``loss_fn.backward()``.
+
+In training mode (the default) a loss call is recorded like any layer: it
+returns a 0-d :class:`~numbadrop.autograd.Tensor`, so ``loss.backward()``
+backpropagates through the whole graph that made ``output``, and
+``float(loss)``, ``loss.item()`` and f-strings give its value. Under
+:class:`~numbadrop.no_grad` it returns a NumPy scalar. ``loss_fn.backward()``
+returns ``dloss/doutput`` of the latest call, for ``model.backward(...)``.
+"""
 
 from __future__ import annotations
 
@@ -7,27 +15,22 @@ from collections.abc import Callable
 import numpy as np
 
 from numbadrop.nn.module import Module
-from numbadrop.nn.tape import grad_enabled
+from numbadrop.nn.tape import is_recording, primitive
 
 __all__ = ["CrossEntropyLoss", "MSELoss"]
 
 _REDUCTIONS = ("mean", "sum")
+LossBackprop = Callable[[np.ndarray], tuple[np.ndarray | None, np.ndarray | None]]
 
 
 class _Loss(Module):
-    """A loss keeps the gradient of its latest call (not a tape: it is a leaf)."""
+    """Shared body: the ``reduction`` option and ``backward(grad=1.0)``."""
 
     def __init__(self, reduction: str = "mean") -> None:
         super().__init__()
         if reduction not in _REDUCTIONS:
             raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
         self.reduction = reduction
-        self._grad_fn: Callable[[], np.ndarray] | None = None
-
-    def __call__(self, output: np.ndarray, target: np.ndarray) -> float:
-        loss, grad_fn = self.forward(output, target)
-        self._grad_fn = grad_fn if grad_enabled() else None
-        return loss
 
     def backward(self, grad: float = 1.0) -> np.ndarray:  # type: ignore[override]
         """Gradient of ``grad * loss`` with respect to the latest call's output.
@@ -35,18 +38,16 @@ class _Loss(Module):
         Raises
         ------
         RuntimeError
-            If the loss has not been computed since the last backward.
+            If no loss was computed in training mode since the last backward.
         """
-        if self._grad_fn is None:
-            raise RuntimeError(f"{type(self).__name__}.backward() needs a loss computed first")
-        grad_fn, self._grad_fn = self._grad_fn, None
-        out = grad_fn()
-        if grad != 1.0:
-            out *= out.dtype.type(grad)
-        return out
+        return super().backward(grad)
 
     def extra_repr(self) -> str:
         return "" if self.reduction == "mean" else f"reduction={self.reduction!r}"
+
+
+def _scalar(value: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    return np.asarray(value, dtype=dtype)
 
 
 class CrossEntropyLoss(_Loss):
@@ -65,7 +66,8 @@ class CrossEntropyLoss(_Loss):
     >>> from numbadrop import nn
     >>> loss_fn = nn.CrossEntropyLoss()
     >>> logits = np.zeros((2, 4), np.float32)
-    >>> round(loss_fn(logits, np.array([0, 3])), 6) == round(float(np.log(4)), 6)
+    >>> loss = loss_fn(logits, np.array([0, 3]))
+    >>> round(float(loss), 6) == round(float(np.log(4)), 6)
     True
     >>> loss_fn.backward().shape
     (2, 4)
@@ -77,8 +79,9 @@ class CrossEntropyLoss(_Loss):
             raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing!r}")
         self.label_smoothing = float(label_smoothing)
 
-    def forward(self, logits: np.ndarray, target: np.ndarray) -> tuple[float, Callable[[], np.ndarray]]:
-        """Loss value and a closure computing its gradient."""
+    @primitive
+    def forward(self, logits: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, LossBackprop | None]:
+        """Loss value (0-d, the logits' dtype) and its backward closure."""
         logits = np.asarray(logits)
         target = np.asarray(target)
         if logits.ndim != 2 or logits.dtype.kind != "f":
@@ -96,16 +99,21 @@ class CrossEntropyLoss(_Loss):
         eps = self.label_smoothing
         rows = np.arange(n)
         per_sample = -(1.0 - eps) * log_p[rows, target] - (eps / c) * log_p.sum(axis=1)
-        divisor = n if self.reduction == "mean" else 1
+        divisor = max(n if self.reduction == "mean" else 1, 1)
+        loss = _scalar(per_sample.sum() / divisor, logits.dtype)
+        if not is_recording():
+            return loss[()], None
 
-        def grad_fn() -> np.ndarray:
+        def backprop(g: np.ndarray) -> tuple[np.ndarray, None]:
             grad = np.exp(log_p)
             grad -= eps / c
             grad[rows, target] -= 1.0 - eps
-            grad /= max(divisor, 1)
-            return grad
+            grad /= divisor
+            if g != 1:
+                grad *= grad.dtype.type(g)
+            return grad, None
 
-        return float(per_sample.sum() / max(divisor, 1)), grad_fn
+        return loss, backprop
 
     def extra_repr(self) -> str:
         parts = [super().extra_repr()] if self.reduction != "mean" else []
@@ -121,17 +129,26 @@ class MSELoss(_Loss):
     --------
     >>> import numpy as np
     >>> from numbadrop import nn
-    >>> nn.MSELoss()(np.array([1.0, 3.0]), np.array([0.0, 0.0]))
+    >>> loss = nn.MSELoss()(np.array([1.0, 3.0]), np.array([0.0, 0.0]))
+    >>> loss.item()
     5.0
     """
 
-    def forward(self, output: np.ndarray, target: np.ndarray) -> tuple[float, Callable[[], np.ndarray]]:
-        """Loss value and a closure computing its gradient."""
+    @primitive
+    def forward(self, output: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, LossBackprop | None]:
+        """Loss value (0-d, the output's dtype) and its backward closure."""
         output = np.asarray(output)
         target = np.asarray(target)
         if output.shape != target.shape:
             raise ValueError(f"output shape {output.shape} and target shape {target.shape} differ")
         diff = output - target
         divisor = max(diff.size, 1) if self.reduction == "mean" else 1
-        loss = float(np.vdot(diff, diff) / divisor)
-        return loss, lambda: diff * diff.dtype.type(2.0 / divisor)
+        loss = _scalar(np.vdot(diff, diff) / divisor, diff.dtype)
+        if not is_recording():
+            return loss[()], None
+
+        def backprop(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            grad = diff * diff.dtype.type(2.0 * float(g) / divisor)
+            return grad, -grad
+
+        return loss, backprop

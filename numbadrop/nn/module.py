@@ -9,8 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from numbadrop.autograd.graph import Node, Tape, active_tape, grad_enabled, module_call, module_context
+from numbadrop.autograd.tensor import Tensor, is_recorded, wrap
 from numbadrop.nn.parameter import Parameter
-from numbadrop.nn.tape import Tape, active_tape, grad_enabled, recording
 
 
 class Module:
@@ -156,23 +157,35 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if active_tape() is not None:  # inside an enclosing forward: its tape records
+        if module_context() is not None:  # inside an enclosing forward: its recording applies
             return self.forward(*args, **kwargs)
         object.__setattr__(self, "_tape", None)
         if not (self.training and grad_enabled()):
-            return self.forward(*args, **kwargs)
-        tape = Tape()
-        with recording(tape):
-            out = self.forward(*args, **kwargs)
+            with module_call("eval", None):
+                return self.forward(*args, **kwargs)
+        tape = active_tape()
+        if tape is None:
+            tape = Tape()
+        wrapped, inputs = _boundaries(args)
+        with module_call("train", tape):
+            out = self.forward(*wrapped, **kwargs)
+        tape.inputs = inputs
+        tape.output = out._node if isinstance(out, Tensor) else None
         object.__setattr__(self, "_tape", tape)
-        object.__setattr__(self, "_out_shape", np.shape(out))
+        object.__setattr__(self, "_out_shape", np.shape(out) if isinstance(out, np.ndarray) else None)
+        for arg, given in zip(wrapped, args, strict=True):
+            if out is arg and not isinstance(given, Tensor):
+                return given  # the caller's own array (Identity, an in-place layer): ``backward`` still works
         return out
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
         """Backpropagate ``grad`` through the latest recorded forward, once.
 
-        Parameter gradients are added to each ``Parameter.grad`` (so two
-        backwards add up until :meth:`zero_grad`).
+        Runs the graph from this call's output back to its first input, and
+        no further (the graph that produced the input is left for its own
+        backward). Parameter gradients are added to each ``Parameter.grad``
+        (so two backwards add up until :meth:`zero_grad`). The PyTorch way,
+        ``loss.backward()`` on a recorded loss, does the whole graph at once.
 
         Parameters
         ----------
@@ -182,7 +195,7 @@ class Module:
         Returns
         -------
         numpy.ndarray
-            Gradient with respect to the forward's input.
+            Gradient with respect to the forward's (first) input.
 
         Raises
         ------
@@ -196,8 +209,17 @@ class Module:
             raise RuntimeError(
                 f"{type(self).__name__}.backward() needs a training-mode forward first (none recorded, or already used)"
             )
+        if self._out_shape is None:
+            raise TypeError(f"{type(self).__name__}.backward() needs a forward that returns one array")
         if np.shape(grad) != self._out_shape:
             raise ValueError(f"grad has shape {np.shape(grad)}, expected the output's shape {self._out_shape}")
+        if tape.output is None:
+            raise RuntimeError(
+                f"{type(self).__name__}'s output is not connected to what its forward recorded: it was made from "
+                "plain arrays (np.asarray(), .detach() or .view(np.ndarray) of a recorded value inside forward?)"
+            )
+        if np.ndim(grad) == 0:
+            grad = np.asarray(grad, dtype=tape.output.dtype)
         object.__setattr__(self, "_tape", None)
         return tape.backward(grad)
 
@@ -251,3 +273,28 @@ class Module:
         if not lines:
             return head + ")"
         return head + "\n  " + "\n  ".join(lines) + "\n)"
+
+
+def _boundaries(args: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[Node, ...]]:
+    """The float-array arguments of a top-level call, each behind a node where ``Module.backward`` stops.
+
+    A plain array becomes a leaf (its gradient is computed only when
+    ``Module.backward`` asks for it); a recorded value passes its gradient
+    on to its own history in a whole-graph backward.
+    """
+    wrapped, nodes = [], []
+    for arg in args:
+        if isinstance(arg, np.ndarray) and arg.dtype.kind == "f":
+            if is_recorded(arg):
+                node = Node("input", (arg._node,), _identity, arg.shape, arg.dtype)
+                arg = wrap(arg.view(np.ndarray), node, arg._box)
+            else:
+                node = Node("input", (), None, arg.shape, arg.dtype)
+                arg = wrap(arg.view(np.ndarray) if isinstance(arg, Tensor) else arg, node)
+            nodes.append(node)
+        wrapped.append(arg)
+    return tuple(wrapped), tuple(nodes)
+
+
+def _identity(grad: np.ndarray) -> np.ndarray:
+    return grad

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+
+from numbadrop.autograd import graph
+from numbadrop.autograd.graph import Node, grad_enabled
+from numbadrop.autograd.tensor import dispatch_function, dispatch_ufunc, wrap
 
 
 class Parameter:
     """A trainable array (``data``) with its accumulated gradient (``grad``).
+
+    In a training-mode forward (and outside any forward, for terms such as a
+    weight penalty added to the loss) NumPy arithmetic on a parameter is
+    recorded, as on a torch parameter: ``x @ self.weight.T``,
+    ``h * self.scale``, ``(self.weight ** 2).sum()``. The gradient that
+    reaches it is added into :attr:`grad`. Optimizers update :attr:`data`.
 
     Parameters
     ----------
@@ -19,20 +31,42 @@ class Parameter:
         The values.
     grad : numpy.ndarray or None
         Sum of gradients since the last ``zero_grad``; ``None`` before any backward.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> w = Parameter(np.array([1.0, -2.0]))
+    >>> loss = (w * w).sum()
+    >>> loss.backward()
+    >>> w.grad
+    array([ 2., -4.])
     """
 
-    __slots__ = ("data", "grad")
+    __slots__ = ("_box", "data", "grad")
+    #: Every backward that reaches a parameter adds into its gradient.
+    always = True
 
     def __init__(self, data: np.ndarray) -> None:
         if not isinstance(data, np.ndarray) or data.dtype.kind != "f":
             raise TypeError(f"Parameter data must be a float numpy.ndarray, got {data!r}")
         self.data = data
         self.grad: np.ndarray | None = None
+        self._box = [0]
 
     @property
     def shape(self) -> tuple[int, ...]:
         """Shape of ``data``."""
         return self.data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        """Dtype of ``data``."""
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        """Number of dimensions of ``data``."""
+        return self.data.ndim
 
     def accumulate(self, grad: np.ndarray) -> None:
         """Add ``grad`` to ``self.grad`` (allocating it on first use)."""
@@ -41,5 +75,67 @@ class Parameter:
         else:
             self.grad += grad
 
+    add = accumulate  # the graph's name for "collect a gradient here"
+
     def __repr__(self) -> str:
         return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
+
+    # --- taking part in recorded arithmetic ----------------------------------------
+    def __autograd_leaf__(self) -> tuple[np.ndarray, Node | None, list[int] | None]:
+        """``(data, node, version box)``: a leaf of the graph unless inside an eval-mode module call."""
+        if graph.module_context() == "eval":
+            return self.data, None, None
+        return self.data, Node("Parameter", (), None, self.data.shape, self.data.dtype, sink=self), self._box
+
+    def as_tensor(self) -> Any:
+        """The data as a recorded leaf (or the plain array when nothing is recorded)."""
+        data, node, box = self.__autograd_leaf__() if grad_enabled() else (self.data, None, None)
+        return data if node is None else wrap(data, node, box)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return self.data if dtype is None else self.data.astype(dtype)
+
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        return dispatch_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func: Any, types: Any, args: tuple, kwargs: dict) -> Any:
+        return dispatch_function(func, args, kwargs)
+
+    def __getitem__(self, key: Any) -> Any:
+        return self.as_tensor()[key]
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    @property
+    def T(self) -> Any:
+        """Recorded transpose of the data."""
+        return np.transpose(self)
+
+    def reshape(self, *shape: Any) -> Any:
+        """Recorded reshape of the data."""
+        return np.reshape(self, shape[0] if len(shape) == 1 else shape)
+
+    def sum(self, axis: Any = None, keepdims: bool = False) -> Any:
+        """Recorded sum of the data."""
+        return np.sum(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis: Any = None, keepdims: bool = False) -> Any:
+        """Recorded mean of the data."""
+        return np.mean(self, axis=axis, keepdims=keepdims)
+
+
+def _binary(ufunc: np.ufunc, reflected: bool = False) -> Any:
+    if reflected:
+        return lambda self, other: ufunc(other, self)
+    return lambda self, other: ufunc(self, other)
+
+
+for _name, _ufunc in (
+    ("add", np.add), ("sub", np.subtract), ("mul", np.multiply), ("truediv", np.true_divide),
+    ("matmul", np.matmul), ("pow", np.power),
+):  # fmt: skip
+    setattr(Parameter, f"__{_name}__", _binary(_ufunc))
+    setattr(Parameter, f"__r{_name}__", _binary(_ufunc, reflected=True))
+Parameter.__neg__ = lambda self: np.negative(self)  # type: ignore[attr-defined]
+Parameter.__abs__ = lambda self: np.absolute(self)  # type: ignore[attr-defined]

@@ -1,0 +1,130 @@
+"""Custom differentiable operations: a forward that returns its output and a backward closure.
+
+This is thinc's ``forward -> (Y, backprop)`` shape, and numbadrop's layers are
+written with it. The decorated function computes on plain NumPy arrays (its
+array arguments arrive unwrapped, and nothing inside it is recorded) and
+returns ``(y, backprop)``; ``backprop(grad)`` returns the gradient of each
+array argument. The graph then treats the call like a built-in operation.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import numpy as np
+
+from numbadrop.autograd import graph
+from numbadrop.autograd.graph import Node, grad_enabled
+from numbadrop.autograd.tensor import Tensor, rebase, record, source, wrap
+
+__all__ = ["primitive"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _is_operand(value: object) -> bool:
+    return isinstance(value, np.ndarray) or getattr(value, "__autograd_leaf__", None) is not None
+
+
+def primitive(forward: F | None = None, *, saves: tuple[int, ...] = ()) -> Any:
+    """Make ``forward(*args) -> (y, backprop)`` a differentiable operation.
+
+    Parameters
+    ----------
+    forward : callable
+        Takes arrays (and any other arguments) and returns ``(y, backprop)``:
+        ``y`` one array, ``backprop(grad)`` the gradient of the array
+        argument (one array argument) or a tuple with one entry per array
+        argument (``None`` for an argument without gradient). Positional
+        NumPy arrays, Tensors and Parameters are the differentiable
+        arguments; they reach ``forward`` as plain arrays. ``backprop`` may
+        be ``None`` when ``y`` is one of the inputs unchanged. A method of a
+        :class:`~numbadrop.nn.Module` works too (``self`` is not an array);
+        a module with parameters is recorded in every training-mode call, so
+        its closure can add into ``Parameter.grad``.
+    saves : tuple of int
+        Positions, among the array arguments, of the inputs ``backprop``
+        reads: their in-place modification before the backward then raises
+        ``RuntimeError``, instead of yielding a gradient of other values.
+
+    Returns
+    -------
+    callable
+        The recorded operation. When gradients are disabled, or nothing is
+        recorded and no parameter is involved, it returns ``y`` unrecorded.
+
+    Notes
+    -----
+    ``forward`` runs with recording off. Writing the result into an input
+    (``y`` being that input's array) is an in-place operation: the input is
+    returned, recorded with the new history. Inside ``forward``,
+    :func:`numbadrop.autograd.graph.is_recording` says whether the closure
+    will be used, and inside ``backprop``,
+    :func:`numbadrop.autograd.needs_input_grad` says which gradients are
+    wanted.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numbadrop.autograd import primitive, tensor
+    >>> @primitive
+    ... def cube(x):
+    ...     return x**3, lambda g: 3 * x**2 * g
+    >>> x = tensor([1.0, 2.0], requires_grad=True)
+    >>> cube(x).sum().backward()
+    >>> x.grad
+    array([ 3., 12.])
+    """
+    if forward is None:
+        return functools.partial(primitive, saves=saves)
+    saves = tuple(saves)
+
+    @functools.wraps(forward)
+    def recorded(*args: Any, **kwargs: Any) -> Any:
+        owner = args[0] if args and hasattr(args[0], "_parameters") else None
+        params = bool(owner is not None and owner._parameters)
+        positions = [i for i, a in enumerate(args) if _is_operand(a)]
+        operands = [source(args[i]) for i in positions]
+        enabled = grad_enabled()
+        live = enabled and any(node is not None for _, node, _ in operands)
+        plain = list(args)
+        for i, (value, _, _) in zip(positions, operands, strict=True):
+            plain[i] = value
+        if not (live or (enabled and params and graph.module_context() == "train")):
+            return _call(forward, plain, kwargs, recording=False)[0]
+        y, backprop = _call(forward, plain, kwargs, recording=True)
+        originals = [args[i] for i in positions]
+        if backprop is None:
+            for original, (value, _, _) in zip(originals, operands, strict=True):
+                if y is value:
+                    return original  # a pass-through: the input itself, with its history
+            return y
+        name = type(owner).__name__ if owner is not None else getattr(forward, "__name__", "primitive")
+        for original, (value, _, _) in zip(originals, operands, strict=True):
+            if y is value:  # written in place into this input
+                return _in_place(name, original, y, operands, backprop, params, saves, originals)
+        return record(name, y, tuple(operands), backprop, keep=saves, params=params, holders=tuple(originals))
+
+    recorded.__wrapped_primitive__ = forward  # type: ignore[attr-defined]
+    return recorded
+
+
+def _call(forward: Callable[..., Any], args: list[Any], kwargs: dict[str, Any], *, recording: bool) -> Any:
+    state = graph._state
+    previous = getattr(state, "enabled", True), getattr(state, "recording_call", False)
+    state.enabled, state.recording_call = False, recording
+    try:
+        return forward(*args, **kwargs)
+    finally:
+        state.enabled, state.recording_call = previous
+
+
+def _in_place(name, original, y, operands, backprop, params, saves, originals) -> Tensor:
+    parents = tuple(node for _, node, _ in operands)
+    saved = tuple((operands[i][2], operands[i][2][0] + 1, originals[i]) for i in saves if operands[i][2] is not None)
+    node = Node(f"{name} (in place)", parents, backprop, y.shape, y.dtype, params=params, saved=saved)
+    if isinstance(original, Tensor):
+        return rebase(original, node)
+    return wrap(y, node)
