@@ -300,8 +300,8 @@ def test_broadcastable_gradient_is_rejected_not_broadcast():
         model.backward(np.ones((1, 2)))
 
 
-def test_primitive_checks_gradient_shape_inside_the_chain():
-    """A forward that reshapes its result outside any primitive breaks the chain: the layer's check catches it."""
+def test_reshape_in_forward_is_recorded():
+    """A forward that reshapes a layer's result: the graph records the reshape (it broke the old chain tape)."""
 
     class Reshaping(nn.Module):
         def __init__(self):
@@ -309,9 +309,26 @@ def test_primitive_checks_gradient_shape_inside_the_chain():
             self.fc = nn.Linear(4, 6, dtype=np.float64, rng=0)
 
         def forward(self, x):
-            return self.fc(x).reshape(-1, 3)  # not recorded
+            return self.fc(x).reshape(-1, 3)
 
     model = Reshaping()
+    x = data((2, 4))
+    upstream = np.random.default_rng(7).standard_normal((4, 3))
+    model(x)
+    dx = model.backward(upstream)
+    np.testing.assert_allclose(dx, upstream.reshape(2, 6) @ model.fc.weight.data, rtol=1e-12)
+    np.testing.assert_allclose(model.fc.weight.grad, upstream.reshape(2, 6).T @ x, rtol=1e-12)
+
+
+def test_primitive_gradient_of_the_wrong_shape_raises():
+    """A custom primitive whose backward returns a gradient of the wrong shape is named in the error."""
+
+    class Broken(nn.Module):
+        @numbadrop.nn.tape.primitive
+        def forward(self, x):
+            return x * 2, lambda grad: grad[:, :1]
+
+    model = nn.Sequential(nn.Linear(4, 3, dtype=np.float64, rng=0), Broken())
     y = model(data((2, 4)))
-    with pytest.raises(ValueError, match="Linear backward"):
+    with pytest.raises(ValueError, match="Broken backward"):
         model.backward(np.ones_like(y))
