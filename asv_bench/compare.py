@@ -325,6 +325,22 @@ def mlp_step_section(args) -> list[Case]:
     return [Case("MLP train step (128, 784) f32", seconds, "µs", [Target("torch/numbadrop", ">=", 1.0)])]
 
 
+def residual_mlp_section(args) -> list[Case]:
+    """One AdamW step with ``loss.backward()`` of a residual MLP (width 512, 4 dropout blocks, batch 256)."""
+    from benchmarks.mlp import limit_blas_threads, make_residual_step
+
+    limit = limit_blas_threads(numba.get_num_threads())
+    peers = {"numbadrop": make_residual_step("numbadrop"), "numpy": None, "torch": None, "copy": None}
+    if torch is not None:
+        peers["torch"] = make_residual_step("torch")
+    for fn in peers.values():
+        if fn is not None:
+            fn()
+    seconds = median_times(peers, max(args.repeat, 15), args.order)
+    del limit
+    return [Case("residual MLP step (256, 512) f32", seconds, "µs", [])]
+
+
 #: The sections of the table, in order: each is a function ``(args) -> list[Case]``.
 #: Append new ones here (e.g. an MLP training step: numbadrop nn vs torch nn).
 SECTIONS: list[Callable[[argparse.Namespace], list[Case]]] = [
@@ -334,6 +350,7 @@ SECTIONS: list[Callable[[argparse.Namespace], list[Case]]] = [
     dropout2d_section,
     small_forward_section,
     mlp_step_section,
+    residual_mlp_section,
 ]
 
 
@@ -453,7 +470,18 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="time each peer's runs in a row (default) or alternate the peers run by run",
     )
     parser.add_argument("--strict", action="store_true", help="exit with status 1 if any target fails")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        metavar="SECTION",
+        help=f"run only these sections: {', '.join(s.__name__.removesuffix('_section') for s in SECTIONS)}",
+    )
     args = parser.parse_args(argv)
+    if args.only:
+        known = {s.__name__.removesuffix("_section") for s in SECTIONS}
+        unknown = sorted(set(args.only) - known)
+        if unknown:
+            parser.error(f"unknown section(s) {unknown}; choose from {sorted(known)}")
     if args.size_log2 is None:
         args.size_log2 = 20 if args.quick else 26
     args.dropout2d_shape = (8, 32, 32, 32) if args.quick else (64, 256, 64, 64)
@@ -478,6 +506,8 @@ def main(argv=None) -> int:
         print(f"warning: --repeat {args.repeat} < 7: medians are less reliable\n", flush=True)
     cases: list[Case] = []
     for section in SECTIONS:
+        if args.only and section.__name__.removesuffix("_section") not in args.only:
+            continue
         cases.extend(section(args))
         gc.collect()
     print(format_table(cases))

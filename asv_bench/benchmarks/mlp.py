@@ -99,3 +99,89 @@ class MLPTrainingStep:
 
     def time_step(self, peer: str, threads: int) -> None:
         self.step()
+
+
+#: The residual MLP of the graph-autodiff benchmark: width, blocks, batch, classes.
+RES_WIDTH, RES_BLOCKS, RES_BATCH, RES_CLASSES = 512, 4, 256, 10
+
+
+class ResidualNet(nn.Module):
+    """``RES_BLOCKS`` blocks of ``h = h + Dropout(0.1)(ReLU(Linear(h)))`` and a linear head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocks = nn.Sequential(*[nn.Linear(RES_WIDTH, RES_WIDTH) for _ in range(RES_BLOCKS)])
+        self.drops = nn.Sequential(*[nn.Dropout(0.1) for _ in range(RES_BLOCKS)])
+        self.relu = nn.ReLU()
+        self.head = nn.Linear(RES_WIDTH, RES_CLASSES)
+
+    def forward(self, h: np.ndarray) -> np.ndarray:
+        for fc, drop in zip(self.blocks, self.drops, strict=True):
+            h = h + drop(self.relu(fc(h)))
+        return self.head(h)
+
+
+def make_residual_step(peer: str, seed: int = 0) -> Callable[[], object]:
+    """Forward, ``loss.backward()`` and an AdamW step of the residual MLP, same weights and data for both peers."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((RES_BATCH, RES_WIDTH), dtype=np.float32)
+    y = rng.integers(0, RES_CLASSES, RES_BATCH)
+    numbadrop.manual_seed(seed)
+    model = ResidualNet()
+    if peer == "numbadrop":
+        opt = optim.AdamW(model.parameters(), lr=1e-3)
+        loss_fn = nn.CrossEntropyLoss()
+
+        def step() -> None:
+            opt.zero_grad()
+            loss_fn(model(x), y).backward()
+            opt.step()
+
+        return step
+    require_torch()
+    tnn = torch.nn
+
+    class TorchResidualNet(tnn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.blocks = tnn.Sequential(*[tnn.Linear(RES_WIDTH, RES_WIDTH) for _ in range(RES_BLOCKS)])
+            self.drops = tnn.Sequential(*[tnn.Dropout(0.1) for _ in range(RES_BLOCKS)])
+            self.relu = tnn.ReLU()
+            self.head = tnn.Linear(RES_WIDTH, RES_CLASSES)
+
+        def forward(self, h):
+            for fc, drop in zip(self.blocks, self.drops, strict=True):
+                h = h + drop(self.relu(fc(h)))
+            return self.head(h)
+
+    tmodel = TorchResidualNet()
+    with torch.no_grad():
+        for name, param in tmodel.named_parameters():
+            param.copy_(torch.from_numpy(model.state_dict()[name]))
+    topt = torch.optim.AdamW(tmodel.parameters(), lr=1e-3)
+    tloss = tnn.CrossEntropyLoss()
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+
+    def torch_step() -> None:
+        topt.zero_grad()
+        tloss(tmodel(xt), yt).backward()
+        topt.step()
+
+    return torch_step
+
+
+class ResidualMLPTrainingStep:
+    """Residual MLP, width 512, 4 dropout blocks, batch 256, float32: one AdamW step with ``loss.backward()``."""
+
+    params = (("numbadrop", "torch"), (1, 2))
+    param_names = ("peer", "threads")
+
+    def setup(self, peer: str, threads: int) -> None:
+        set_threads(threads, peer)
+        self.blas_limit = limit_blas_threads(threads)
+        self.step = make_residual_step(peer)
+        for _ in range(3):
+            self.step()
+
+    def time_step(self, peer: str, threads: int) -> None:
+        self.step()
