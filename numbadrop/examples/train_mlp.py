@@ -66,7 +66,7 @@ def evaluate(model: nn.Module, loss_fn: nn.CrossEntropyLoss, x: np.ndarray, y: n
     model.eval()
     with numbadrop.no_grad():
         logits = model(x)
-        loss = loss_fn(logits, y)
+        loss = float(loss_fn(logits, y))
     return loss, float((logits.argmax(axis=1) == y).mean())
 
 
@@ -94,9 +94,8 @@ def train(
         for start in range(0, len(order), batch_size):
             batch = order[start : start + batch_size]
             optimizer.zero_grad()
-            logits = model(x_train[batch])
-            loss_fn(logits, y_train[batch])
-            model.backward(loss_fn.backward())
+            loss = loss_fn(model(x_train[batch]), y_train[batch])
+            loss.backward()
             optimizer.step()
         for loss_list, acc_list, (xs, ys) in (
             (history.train_loss, history.train_acc, (x_train, y_train)),
