@@ -64,6 +64,10 @@ def unary_ops() -> dict[str, tuple]:
             lambda h: h / np.sqrt(h.var(axis=1, keepdims=True) + 1e-3),
             lambda h: h / t().sqrt(h.var(dim=1, keepdim=True, unbiased=False) + 1e-3),
         ),
+        "l2": (
+            lambda h: h / (np.linalg.norm(h, axis=1, keepdims=True) + 1),
+            lambda h: h / (t().linalg.norm(h, dim=1, keepdim=True) + 1),
+        ),
         "rowmax": (lambda h: h - h.max(axis=1, keepdims=True), lambda h: h - t().amax(h, dim=1, keepdim=True)),
         "colsum": (lambda h: h + h.sum(axis=0), lambda h: h + h.sum(dim=0)),
         "transpose2": (lambda h: h.T.T * 2, lambda h: h.T.T * 2),

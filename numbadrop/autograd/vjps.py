@@ -337,6 +337,23 @@ def _dot(a, b, out=None):
     )
 
 
+def _norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002
+    """``np.linalg.norm`` for the 2-norm / Frobenius norm; gradient 0 at the zero vector, as in torch."""
+    if ord not in (None, 2, "fro") or (ord == 2 and axis is None and np.ndim(source(x)[0]) > 1):
+        raise TypeError(f"np.linalg.norm of a recorded value is differentiated for ord=None/'fro'/2 only, got {ord!r}")
+    operand = source(x)
+    value = np.asarray(operand[0])
+    y = np.sqrt(np.sum(value * value, axis=axis, keepdims=keepdims))
+
+    def backprop(g: np.ndarray) -> np.ndarray:
+        norm = _expand(np.asarray(y), value, axis, keepdims)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(norm == 0, 0.0, value / norm)
+        return (_expand(g, value, axis, keepdims) * share).astype(value.dtype, copy=False)
+
+    return record("norm", y, (operand,), backprop, keep=(0,), holders=(x,))
+
+
 def _astype_function(x, dtype, /, *, copy=True, device=None):
     return astype(x, np.dtype(dtype), copy=copy)
 
@@ -371,9 +388,11 @@ FUNCTIONS.update(
         np.where: _where,
         np.clip: _clip,
         np.dot: _dot,
-        np.astype: _astype_function,
+        np.linalg.norm: _norm,
     }
 )
+if hasattr(np, "astype"):  # NumPy >= 2.1
+    FUNCTIONS[np.astype] = _astype_function
 # Results that are constants of the values (zero derivative wherever it exists, as torch has it for
 # round, floor, sign and unique), and arrays shaped like an input whose values do not come from it.
 CONSTANT_FUNCTIONS.update(
