@@ -337,7 +337,7 @@ def _dot(a, b, out=None):
     )
 
 
-def _norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002
+def _norm(x, ord=None, axis=None, keepdims=False):
     """``np.linalg.norm`` for the 2-norm / Frobenius norm; gradient 0 at the zero vector, as in torch."""
     if ord not in (None, 2, "fro") or (ord == 2 and axis is None and np.ndim(source(x)[0]) > 1):
         raise TypeError(f"np.linalg.norm of a recorded value is differentiated for ord=None/'fro'/2 only, got {ord!r}")
