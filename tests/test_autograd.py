@@ -451,6 +451,31 @@ def test_custom_primitive_with_two_inputs():
     np.testing.assert_allclose(layer.bias.grad, np.full(WIDTH, 3.0) * w.data, rtol=1e-12)
 
 
+# --- every operation of the tables, alone -----------------------------------------------------
+def _single_op_program(name):
+    if name in unary_ops():
+        return Program([("layer", (0, 0)), (name, (1,)), ("layer", (2, 1))])
+    return Program([("layer", (0, 0)), ("layer", (0, 1)), (name, (1, 2)), ("layer", (3, 0))])
+
+
+@needs_torch
+@pytest.mark.parametrize("name", [*unary_ops(), *binary_ops()])
+def test_each_operation_matches_torch(name):
+    program = _single_op_program(name)
+    model = program.numbadrop_model(3)
+    x = data((3, WIDTH), 5)
+    forward, layers = program.torch_forward(model)
+    xt = torch.tensor(x, requires_grad=True)
+    out_t = forward(xt)
+    upstream = data(tuple(out_t.shape), 6)
+    out_t.backward(torch.from_numpy(upstream))
+    y = model(x)
+    np.testing.assert_allclose(np.asarray(y), out_t.detach().numpy(), rtol=RTOL, atol=1e-12)
+    assert_close(model.backward(upstream), xt.grad, "input gradient")
+    for ours, theirs in zip(model.layers, layers, strict=True):
+        assert_close(ours.weight.grad, theirs.weight.grad, "weight gradient")
+
+
 # --- random programs ------------------------------------------------------------------------------
 def programs(max_steps: int = 6):
     names = [*unary_ops(), *binary_ops()]
@@ -496,3 +521,25 @@ def test_random_programs_match_torch(program, seed):
             continue
         assert_close(ours.weight.grad, theirs.weight.grad, f"weight gradient of {program.steps}")
         assert_close(ours.bias.grad, theirs.bias.grad, f"bias gradient of {program.steps}")
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(program=programs(max_steps=4), seed=st.integers(0, 2**16))
+def test_random_programs_match_finite_differences(program, seed):
+    """The same random programs without torch: central differences of ``sum(upstream * forward)``."""
+    model = program.numbadrop_model(seed)
+    x = data((3, WIDTH), seed)
+    y = model(x)
+    upstream = data(y.shape, seed + 1)
+    dx = model.backward(upstream)
+    analytic = {name: p.grad.copy() for name, p in model.named_parameters() if p.grad is not None}
+
+    def objective():
+        with nd.no_grad():
+            return float(np.sum(model(x) * upstream))
+
+    np.testing.assert_allclose(dx, numeric_grad(objective, x), rtol=1e-5, atol=1e-7, err_msg=str(program.steps))
+    for name, param in model.named_parameters():
+        expected = numeric_grad(objective, param.data)
+        got = analytic.get(name, np.zeros_like(expected))
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-7, err_msg=f"{name} of {program.steps}")
