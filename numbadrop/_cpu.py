@@ -66,25 +66,65 @@ def _float_to_half_bits(typingctx, value):
     return types.uint16(types.float32), codegen
 
 
+# --- bfloat16 storage: bfloat16 arrays are viewed as int16 (a dtype the public
+# functions never accept, so int16 in a kernel always means bfloat16 bits).
+# bfloat16 is the upper half of a float32: widening is a shift; narrowing
+# rounds to nearest even on the dropped 16 bits, and a NaN becomes the quiet
+# NaN 0x7FC0 with its sign, as ml_dtypes converts (subnormals are kept).
+@intrinsic
+def _bf16_bits_to_float(typingctx, bits):
+    if bits != types.int16:
+        return None
+
+    def codegen(context, builder, sig, args):
+        i32 = ir.IntType(32)
+        wide = builder.shl(builder.zext(args[0], i32), ir.Constant(i32, 16))
+        return builder.bitcast(wide, ir.FloatType())
+
+    return types.float32(types.int16), codegen
+
+
+@intrinsic
+def _float_to_bf16_bits(typingctx, value):
+    if value != types.float32:
+        return None
+
+    def codegen(context, builder, sig, args):
+        i32 = ir.IntType(32)
+        u = builder.bitcast(args[0], i32)
+        upper = builder.lshr(u, ir.Constant(i32, 16))
+        lsb = builder.and_(upper, ir.Constant(i32, 1))
+        rounded = builder.lshr(builder.add(builder.add(u, ir.Constant(i32, 0x7FFF)), lsb), ir.Constant(i32, 16))
+        quiet = builder.or_(builder.and_(upper, ir.Constant(i32, 0x8000)), ir.Constant(i32, 0x7FC0))
+        isnan = builder.fcmp_unordered("uno", args[0], args[0])
+        return builder.trunc(builder.select(isnan, quiet, rounded), ir.IntType(16))
+
+    return types.int16(types.float32), codegen
+
+
 def _load(v):
-    """Widen a stored element to its compute type (float16 bits -> float32)."""
+    """Widen a stored element to its compute type (float16 and bfloat16 bits -> float32)."""
 
 
 @overload(_load, inline="always")
 def _load_impl(v):
     if v == types.uint16:
         return lambda v: _half_bits_to_float(v)
+    if v == types.int16:
+        return lambda v: _bf16_bits_to_float(v)
     return lambda v: v
 
 
 def _narrow(out, v):
-    """``v`` converted to ``out``'s stored dtype (float32 -> float16 bits for half arrays)."""
+    """``v`` converted to ``out``'s stored dtype (float32 -> float16 or bfloat16 bits for 2-byte arrays)."""
 
 
 @overload(_narrow, inline="always")
 def _narrow_impl(out, v):
     if out.dtype == types.uint16:
         return lambda out, v: _float_to_half_bits(np.float32(v))
+    if out.dtype == types.int16:
+        return lambda out, v: _float_to_bf16_bits(np.float32(v))
     return lambda out, v: v
 
 
@@ -252,7 +292,8 @@ def run(x, y, start, strides, key, offset, t, m, b, d, mode, inplace=False):
     Parameters
     ----------
     x, y : numpy.ndarray
-        3-D input and output views; float16 data is passed as ``uint16`` views.
+        3-D input and output views; float16 data is passed as ``uint16`` views
+        and bfloat16 data as ``int16`` views.
         For ``MODE_MASK``, ``x`` is ignored (pass ``y``) and ``y`` is boolean.
     start : int
         Global mask index of ``x[0, 0, 0]``.

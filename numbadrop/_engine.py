@@ -17,6 +17,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from numbadrop import _backend, _cpu
+from numbadrop._validation import is_bfloat16
 from numbadrop.random import threshold
 
 #: SELU's alpha * scale, the saturation value alpha dropout keeps the mean at.
@@ -118,6 +119,9 @@ def launch(
     x, y : numpy.ndarray or GPU arrays
         Input and output of equal shape, any strides; may be the same array
         object (in place). Other overlaps are allowed but cost a copy of ``x``.
+        float16, float32, float64 or bfloat16 (an ``ml_dtypes.bfloat16``
+        array, or its bits as an ``int16`` array: int16 reaching the kernels
+        always means bfloat16, computed in float32).
         For ``op="mask"``, ``y`` is a boolean array and ``x`` is ignored.
         GPU arrays (``__cuda_array_interface__``) run ``numbadrop._cuda.launch``.
     op : {"dropout", "alpha", "alpha_grad", "mask"}
@@ -145,6 +149,8 @@ def launch(
         x = y
     elif y.dtype == np.float16:
         x, y = x.view(np.uint16), y.view(np.uint16)
+    elif is_bfloat16(y.dtype):
+        x, y = x.view(np.int16), y.view(np.int16)
     if x.flags.c_contiguous and y.flags.c_contiguous and _is_plain(y.shape, strides):
         xv, yv, ms = x.reshape(1, 1, -1), y.reshape(1, 1, -1), (0, 0, 1)
     else:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 
-from numbadrop import _engine, _gpu
+from numbadrop import _backend, _engine, _gpu
 from numbadrop._validation import dtype_error
 
 
@@ -36,8 +36,10 @@ def check(x, name: str = "x"):
         raise dtype_error(name, x.dtype)
     if x.device.type not in ("cpu", "cuda"):
         raise TypeError(f"{name} must be a CPU or CUDA tensor, got device {x.device}")
-    if x.device.type == "cuda":
-        _gpu.check(x.view(torch.int16) if x.dtype == torch.bfloat16 else x, name)
+    if x.device.type == "cuda" and x.dtype == torch.bfloat16:
+        _backend.require_cuda()  # the int16 view is the kernels' bfloat16 storage
+    elif x.device.type == "cuda":
+        _gpu.check(x, name)
     return x
 
 

@@ -155,11 +155,15 @@ def dropout(
 
     Parameters
     ----------
-    x : numpy.ndarray or GPU array
-        float16, float32 or float64 array of any shape and strides. An array
-        exposing ``__cuda_array_interface__`` (Numba device array, CuPy
-        array, PyTorch CUDA tensor) is processed on its GPU, with the same
-        mask, and the result is the same kind of array on the same device.
+    x : numpy.ndarray, GPU array, torch.Tensor or dask.array.Array
+        float16, float32, float64 or bfloat16 array of any shape and strides
+        (bfloat16: ``ml_dtypes.bfloat16`` or torch's, computed in float32 and
+        rounded once, like float16). An array exposing
+        ``__cuda_array_interface__`` (Numba device array, CuPy array, PyTorch
+        CUDA tensor) is processed on its GPU, with the same mask, and the
+        result is the same kind of array on the same device; a torch CPU
+        tensor gives a torch tensor; a Dask array gives a lazy Dask array
+        (``inplace`` must be False); a NumPy masked array keeps its mask.
     p : float, default 0.5
         Drop probability in ``[0, 1]``.
     training : bool, default True
@@ -175,8 +179,9 @@ def dropout(
 
     Returns
     -------
-    y : numpy.ndarray or GPU array
-        The result, ``x``'s shape, dtype and kind (C-contiguous unless in place).
+    y : array
+        The result, ``x``'s shape, dtype and kind (C-contiguous unless in place;
+        native byte order).
     state : DropoutState
         Only with ``return_state=True``.
 

@@ -79,6 +79,7 @@ def test_dask_is_lazy_and_dask_module_is_an_alias(da, monkeypatch):
 
     calls = []
     real = ndd._apply_block
+
     def counting(x, block_info=None, **kwargs):  # dask passes block_info by name
         calls.append(1)
         return real(x, block_info=block_info, **kwargs)
@@ -157,7 +158,7 @@ def test_torch_inplace_strided_and_requires_grad(torch):
 
 
 def test_torch_bad_tensors(torch):
-    with pytest.raises(TypeError, match="x must have dtype float16, float32 or float64, got dtype torch.int32"):
+    with pytest.raises(TypeError, match=r"x must have dtype float16, float32 or float64, got dtype torch\.int32"):
         nd.dropout(torch.ones(3, dtype=torch.int32), 0.5)
     with pytest.raises(TypeError, match="layout"):
         nd.dropout(torch.ones(3, 3).to_sparse(), 0.5)
