@@ -22,6 +22,8 @@ only runs dropout forward compiles only the scaling loop.
 
 from __future__ import annotations
 
+import threading
+
 import numba
 import numpy as np
 from llvmlite import ir
@@ -317,8 +319,71 @@ def run(x, y, start, strides, key, offset, t, m, b, d, mode, inplace=False):
     args = (np.int64(start), s0, s1, s2, key[0], key[1], offset[0], offset[1], t, m, b, d, inplace)
     serial, parallel = _KERNELS[mode]
     if x.size < _tunables.SERIAL_CUTOFF:
-        n_items = x.shape[0] * x.shape[1] * ((x.shape[2] + TILE - 1) // TILE)
-        serial(x, y, np.int64(0), np.int64(n_items), *args)
-    else:
-        n_chunks = numba.get_num_threads() * _tunables.CHUNKS_PER_THREAD
-        parallel(x, y, *args, np.int64(n_chunks))
+        _run_serial(serial, x, y, args)
+        return
+    global _active
+    with _count_lock:
+        _active += 1
+        active = _active
+    try:
+        _run_parallel(serial, parallel, x, y, args, active)
+    finally:
+        with _count_lock:
+            _active -= 1
+
+
+# --- Python threads -------------------------------------------------------------------------
+# Calls may come from many Python threads at once (a thread pool, Dask's threaded
+# scheduler). Two rules, neither of which can change a result (the mask does not
+# depend on how the work is split):
+# - Oversubscription: while k calls run the parallel kernel at once, each uses
+#   1/k of numba's threads (``numba.set_num_threads`` is per calling thread), or
+#   the serial kernel once that share is one thread.
+# - Numba's workqueue threading layer (used where neither OpenMP nor TBB loads)
+#   aborts the process when two threads enter a parallel region at once. There,
+#   one call at a time runs the parallel kernel and the others the serial one.
+_count_lock = threading.Lock()
+_active = 0
+_workqueue_lock = threading.Lock()
+_layer_safe = False  # True once numba reports a threadsafe layer (omp, tbb)
+
+
+def _run_serial(serial, x, y, args) -> None:
+    n_items = x.shape[0] * x.shape[1] * ((x.shape[2] + TILE - 1) // TILE)
+    serial(x, y, np.int64(0), np.int64(n_items), *args)
+
+
+def _threadsafe_layer() -> bool:
+    """Whether concurrent parallel regions are allowed (False until the layer is known)."""
+    global _layer_safe
+    if not _layer_safe:
+        try:
+            _layer_safe = numba.threading_layer() != "workqueue"
+        except ValueError:  # no parallel region has run yet: the layer is not chosen
+            return False
+    return _layer_safe
+
+
+def _run_parallel(serial, parallel, x, y, args, active: int) -> None:
+    threads = numba.get_num_threads()
+    share = threads if active == 1 else threads // active
+    if share < 1 or (active > 1 and share == 1):
+        _run_serial(serial, x, y, args)
+        return
+    if not _threadsafe_layer():
+        if not _workqueue_lock.acquire(blocking=False):
+            _run_serial(serial, x, y, args)
+            return
+        try:
+            parallel(x, y, *args, np.int64(threads * _tunables.CHUNKS_PER_THREAD))
+        finally:
+            _workqueue_lock.release()
+        return
+    if share == threads:
+        parallel(x, y, *args, np.int64(threads * _tunables.CHUNKS_PER_THREAD))
+        return
+    numba.set_num_threads(share)
+    try:
+        parallel(x, y, *args, np.int64(share * _tunables.CHUNKS_PER_THREAD))
+    finally:
+        numba.set_num_threads(threads)
