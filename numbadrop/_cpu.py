@@ -288,6 +288,75 @@ def _make_kernels(mode: int):
 _KERNELS = {mode: _make_kernels(mode) for mode in (MODE_SCALE, MODE_AFFINE, MODE_MASK)}
 
 
+# --- rows that share their words: s1 == 0, s2 == 1 ---------------------------------------------
+# A channels-last image under dropout2d, walked in memory order, is (N, H*W, C)
+# with mask strides (C, 0, 1): every one of the H*W rows of sample n has the
+# same C words. A work item is (i0, tile of the row, block of SHARED_ROWS rows):
+# it draws the tile's keep decisions once (the mask tile kernel) and applies
+# them to each row of the block, a loop without Philox that runs at memory speed.
+
+
+@njit(inline="always")
+def _apply_flags(xr, out, first, n, keep, m, b, d, mode):
+    """``out[first + k]`` from ``xr[first + k]`` and ``keep[k]``, ``k < n``."""
+    for k in range(n):
+        c = first + np.uint64(k)
+        out[c] = _narrow(out, _element(_load(xr[c]), keep[k], m, b, d, mode))
+
+
+@njit(inline="always")
+def _shared_items(x, y, first, last, start, s0, k0, k1, o0, o1, t, m, b, d, mode, inplace):
+    n1 = x.shape[1]
+    n2 = x.shape[2]
+    ntiles = (n2 + TILE - 1) // TILE
+    rows = _tunables.SHARED_ROWS
+    nblocks = (n1 + rows - 1) // rows
+    keep = np.empty(min(n2, TILE), np.bool_)
+    for item in range(first, last):
+        i0 = item // (ntiles * nblocks)
+        rest = item - i0 * (ntiles * nblocks)
+        tile = rest // nblocks
+        block = rest - tile * nblocks
+        c_begin = tile * TILE
+        n = min(n2, c_begin + TILE) - c_begin
+        cb = np.uint64(c_begin)
+        _tile_mask(keep, keep, np.uint64(0), n, start + i0 * s0 + c_begin, k0, k1, o0, o1, t, m, b, d)
+        for i1 in range(block * rows, min(n1, block * rows + rows)):
+            yr = y[i0, i1]
+            if inplace:
+                _apply_flags(yr, yr, cb, n, keep, m, b, d, mode)
+            else:
+                _apply_flags(x[i0, i1], yr, cb, n, keep, m, b, d, mode)
+
+
+def _n_shared_items(x) -> int:
+    rows = _tunables.SHARED_ROWS
+    return x.shape[0] * ((x.shape[2] + TILE - 1) // TILE) * ((x.shape[1] + rows - 1) // rows)
+
+
+def _make_shared_kernels(mode: int):
+    """Serial and parallel kernels for shared rows, with ``_make_kernels``' signatures (s1, s2 unused)."""
+
+    def serial(x, y, first, last, start, s0, s1, s2, k0, k1, o0, o1, t, m, b, d, inplace):
+        _shared_items(x, y, first, last, start, s0, k0, k1, o0, o1, t, m, b, d, mode, inplace)
+
+    def parallel(x, y, start, s0, s1, s2, k0, k1, o0, o1, t, m, b, d, inplace, n_chunks):
+        rows = _tunables.SHARED_ROWS
+        n_items = x.shape[0] * ((x.shape[2] + TILE - 1) // TILE) * ((x.shape[1] + rows - 1) // rows)
+        n_chunks = min(n_items, n_chunks)
+        per_chunk = (n_items + n_chunks - 1) // n_chunks
+        for chunk in prange(n_chunks):
+            first = chunk * per_chunk
+            last = min(n_items, first + per_chunk)
+            _shared_items(x, y, first, last, start, s0, k0, k1, o0, o1, t, m, b, d, mode, inplace)
+
+    return njit(cache=True)(serial), njit(parallel=True, cache=True)(parallel)
+
+
+#: ``mode -> (serial, parallel)`` kernels for rows that share their words.
+_SHARED = {mode: _make_shared_kernels(mode) for mode in (MODE_SCALE, MODE_AFFINE)}
+
+
 def run(x, y, start, strides, key, offset, t, m, b, d, mode, inplace=False):
     """Run the kernel on 3-D views ``x`` and ``y`` (same shape; any strides).
 
@@ -317,7 +386,8 @@ def run(x, y, start, strides, key, offset, t, m, b, d, mode, inplace=False):
     if not inplace and mode != MODE_MASK and np.may_share_memory(x, y):  # MODE_MASK ignores x
         x = x.copy()  # overlapping but different views: not something the public API does
     args = (np.int64(start), s0, s1, s2, key[0], key[1], offset[0], offset[1], t, m, b, d, inplace)
-    serial, parallel = _KERNELS[mode]
+    shared = mode != MODE_MASK and s1 == 0 and s2 == 1 and x.shape[1] > 1
+    serial, parallel = (_SHARED if shared else _KERNELS)[mode]
     if x.size < _tunables.SERIAL_CUTOFF:
         _run_serial(serial, x, y, args)
         return
@@ -349,7 +419,10 @@ _layer_safe = False  # True once numba reports a threadsafe layer (omp, tbb)
 
 
 def _run_serial(serial, x, y, args) -> None:
-    n_items = x.shape[0] * x.shape[1] * ((x.shape[2] + TILE - 1) // TILE)
+    if any(serial is kernels[0] for kernels in _SHARED.values()):
+        n_items = _n_shared_items(x)
+    else:
+        n_items = x.shape[0] * x.shape[1] * ((x.shape[2] + TILE - 1) // TILE)
     serial(x, y, np.int64(0), np.int64(n_items), *args)
 
 

@@ -48,12 +48,28 @@ def _apply(x: np.ndarray, op, p, seed, offset, broadcast, inplace) -> np.ndarray
             return y
         x[...] = y
         return x
-    y = x if inplace else np.empty(x.shape, x.dtype)
+    y = x if inplace else _empty_like(x, broadcast)
     if op == "zero":
         y[...] = 0
     else:
         _engine.launch(x, y, op, p, seed, offset, _engine.mask_strides(x.shape, broadcast))
     return y
+
+
+def _empty_like(x: np.ndarray, broadcast: tuple[int, ...]) -> np.ndarray:
+    """The output: in ``x``'s memory order (``order='K'``) where the kernels can walk it so, else C order.
+
+    They can when the memory-contiguous axis of ``x`` is the mask's
+    contiguous axis or a broadcast one (a channels-last image under
+    ``dropout2d``, a transposed array under channel dropout); a transposed
+    array under element dropout gets a C-order output, walked in C order.
+    """
+    if x.flags.c_contiguous:
+        return np.empty(x.shape, x.dtype)
+    y = np.empty_like(x, order="K", subok=False)
+    if _engine.walks_memory_order(y.shape, y.strides, _engine.mask_strides(x.shape, broadcast)):
+        return y
+    return np.empty(x.shape, x.dtype)
 
 
 def _apply_masked(x: np.ma.MaskedArray, op, p, seed, offset, broadcast, inplace) -> np.ma.MaskedArray:

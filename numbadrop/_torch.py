@@ -1,7 +1,8 @@
 """The torch backend: CPU tensors in, CPU tensors out; CUDA tensors to the GPU backend.
 
-A CPU tensor is computed in place of its NumPy view (``Tensor.numpy``, no
-copy); the result is a new tensor of the same dtype (``torch.empty``), or the
+A CPU tensor is computed through its NumPy view (``Tensor.numpy``, no
+copy); the result is a new tensor of the same dtype, in the input's memory
+order where the NumPy backend would keep it (``torch.empty_strided``), or the
 input itself in place. bfloat16, which NumPy has no dtype for, is viewed as
 ``int16`` (the kernels' storage type for bfloat16 bits, see
 :mod:`numbadrop._engine`), on the CPU and on the GPU alike (torch gives no
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import sys
 
-from numbadrop import _backend, _engine, _gpu
+from numbadrop import _backend, _engine, _gpu, _host
 from numbadrop._validation import dtype_error
 
 
@@ -61,13 +62,21 @@ def apply(x, op: str, p: float, seed: int, offset: int, broadcast: tuple[int, ..
     torch = _torch()
     if x.device.type == "cuda" and x.dtype != torch.bfloat16:
         return _gpu.apply(x, op, p, seed, offset, broadcast, inplace)
-    y = x if inplace else torch.empty(tuple(x.shape), dtype=x.dtype, device=x.device)
+    shape = tuple(x.shape)
+    xb = _bits(x)
+    if inplace:
+        y = x
+    elif x.device.type == "cpu":  # the NumPy backend's memory-order rule
+        like = _host._empty_like(xb, broadcast)
+        strides = tuple(s // like.itemsize for s in like.strides)
+        y = torch.empty_strided(shape, strides, dtype=x.dtype, device=x.device)
+    else:
+        y = torch.empty(shape, dtype=x.dtype, device=x.device)
     if op == "zero":
         with torch.no_grad():
             y.zero_()
         return y
-    shape = tuple(x.shape)
-    _engine.launch(_bits(x), _bits(y), op, p, seed, offset, _engine.mask_strides(shape, broadcast))
+    _engine.launch(xb, _bits(y), op, p, seed, offset, _engine.mask_strides(shape, broadcast))
     return y
 
 

@@ -155,6 +155,10 @@ def test_torch_inplace_strided_and_requires_grad(torch):
     assert_identical(nd.dropout(base.T, 0.5, rng=4).numpy(), naive.dropout(base.numpy().T, 0.5, 4))
     z = nd.dropout(torch.from_numpy(a.copy()), 1.0, rng=4)
     assert type(z) is torch.Tensor and not z.any()
+    channels_last = torch.from_numpy(data((2, 5, 4, 6), np.float32, 6)).to(memory_format=torch.channels_last)
+    y = nd.dropout2d(channels_last, 0.5, rng=4)
+    assert y.is_contiguous(memory_format=torch.channels_last) and y.stride() == channels_last.stride()
+    assert_identical(y.numpy(), naive.dropout(channels_last.numpy(), 0.5, 4, 0, (2, 3)))
 
 
 def test_torch_bad_tensors(torch):
@@ -216,3 +220,77 @@ def test_non_native_byte_order(dtype, inplace):
     g = state.backward(a.astype(np.dtype(dtype).newbyteorder("S")))
     assert g.dtype.isnative
     assert_identical(g, naive.dropout(a, 0.5, 3))
+
+
+# --- memory order ------------------------------------------------------------------------------
+
+
+def _permuted(shape, perm, dtype=np.float32, seed=9):
+    """A dense array of ``shape`` whose memory order is ``perm`` (outermost first)."""
+    base = data(tuple(shape[a] for a in perm), dtype, seed)
+    return base.transpose(np.argsort(perm))
+
+
+@pytest.mark.parametrize(
+    "fn, shape, perm",
+    [
+        ("dropout2d", (3, 9, 10, 70), (0, 2, 3, 1)),  # channels-last NHWC
+        ("dropout2d", (2, 5, 4, 6), (2, 3, 0, 1)),  # channel axes outermost in memory
+        ("dropout3d", (2, 7, 3, 4, 5), (0, 2, 3, 4, 1)),  # NDHWC
+        ("dropout1d", (4, 6, 33), (0, 2, 1)),  # NLC
+        ("feature_alpha_dropout", (3, 9, 10, 70), (0, 2, 3, 1)),
+        ("dropout", (5, 6, 7), (1, 0, 2)),  # inner axis stays innermost
+    ],
+)
+@pytest.mark.parametrize("cutoff", [0, None])
+def test_output_keeps_memory_order(fn, shape, perm, cutoff, monkeypatch):
+    """Dense permuted inputs whose memory-contiguous axis the kernels can walk: out in the same order."""
+    from numbadrop import _tunables
+
+    if cutoff is not None:
+        monkeypatch.setattr(_tunables, "SERIAL_CUTOFF", cutoff)  # the parallel kernels
+    for dtype in (np.float16, np.float32, np.float64):
+        x = _permuted(shape, perm, dtype)
+        kw = {"training": True} if "alpha" in fn else {}
+        y, state = getattr(nd, fn)(x, 0.4, rng=5, return_state=True, **kw)
+        assert y.strides == x.strides
+        axes = state.broadcast
+        ref = naive.alpha_dropout if "alpha" in fn else naive.dropout
+        assert_identical(y, ref(x, 0.4, 5, 0, axes))
+        g = _permuted(shape, perm, dtype, 10)
+        dx = state.backward(g)
+        assert dx.strides == g.strides
+        assert_identical(dx, state.backward(np.ascontiguousarray(g)))
+        inplace = x.copy(order="K")
+        getattr(nd, fn)(inplace, 0.4, rng=5, inplace=True, **kw)
+        assert_identical(inplace, y)
+
+
+def test_shared_row_kernel_runs_for_channels_last(monkeypatch):
+    """Guard: channels-last channel dropout reaches the kernel that draws each row's words once."""
+    from numbadrop import _cpu
+
+    calls = []
+    serial, parallel = _cpu._SHARED[_cpu.MODE_SCALE]
+    monkeypatch.setitem(_cpu._SHARED, _cpu.MODE_SCALE, (lambda *a: calls.append(a[0].shape) or serial(*a), parallel))
+    x = _permuted((2, 5, 4, 6), (0, 2, 3, 1))
+    assert_identical(nd.dropout2d(x, 0.5, rng=1), naive.dropout(x, 0.5, 1, 0, (2, 3)))
+    assert calls == [(2, 24, 5)]
+
+
+@pytest.mark.parametrize("perm", [(1, 0), (0, 2, 1), (2, 1, 0)])
+def test_element_dropout_of_transposed_input_is_c_order(perm):
+    """The memory-contiguous axis is not the mask's: C-order output, walked in C order, same bits."""
+    shape = (6, 7, 5)[: len(perm)]
+    x = _permuted(shape, perm)
+    y = nd.dropout(x, 0.5, rng=2)
+    assert y.flags.c_contiguous
+    assert_identical(y, naive.dropout(x, 0.5, 2))
+
+
+def test_sliced_input_gets_dense_output():
+    x = data((6, 20, 9))[:, 2:17:3, ::-1]
+    for fn in (nd.dropout, nd.dropout1d):
+        y = fn(x, 0.5, rng=3)
+        assert y.flags.c_contiguous
+    assert_identical(nd.dropout1d(x, 0.5, rng=3), naive.dropout(x, 0.5, 3, 0, (2,)))

@@ -213,7 +213,7 @@ def test_contiguous_and_strided_give_the_same_result(shape):
     first = outputs["C"]
     for name, results in outputs.items():
         for a, b in zip(results, first, strict=True):
-            assert a.flags.c_contiguous, name
+            assert a.flags.c_contiguous or a.strides == np.empty_like(a, order="K").strides, name
             assert_identical(a, b)
     assert_identical(first[0], naive.dropout(x, 0.5, 21))
 
