@@ -22,6 +22,8 @@ only runs dropout forward compiles only the scaling loop.
 
 from __future__ import annotations
 
+import threading
+
 import numba
 import numpy as np
 from llvmlite import ir
@@ -66,25 +68,65 @@ def _float_to_half_bits(typingctx, value):
     return types.uint16(types.float32), codegen
 
 
+# --- bfloat16 storage: bfloat16 arrays are viewed as int16 (a dtype the public
+# functions never accept, so int16 in a kernel always means bfloat16 bits).
+# bfloat16 is the upper half of a float32: widening is a shift; narrowing
+# rounds to nearest even on the dropped 16 bits, and a NaN becomes the quiet
+# NaN 0x7FC0 with its sign, as ml_dtypes converts (subnormals are kept).
+@intrinsic
+def _bf16_bits_to_float(typingctx, bits):
+    if bits != types.int16:
+        return None
+
+    def codegen(context, builder, sig, args):
+        i32 = ir.IntType(32)
+        wide = builder.shl(builder.zext(args[0], i32), ir.Constant(i32, 16))
+        return builder.bitcast(wide, ir.FloatType())
+
+    return types.float32(types.int16), codegen
+
+
+@intrinsic
+def _float_to_bf16_bits(typingctx, value):
+    if value != types.float32:
+        return None
+
+    def codegen(context, builder, sig, args):
+        i32 = ir.IntType(32)
+        u = builder.bitcast(args[0], i32)
+        upper = builder.lshr(u, ir.Constant(i32, 16))
+        lsb = builder.and_(upper, ir.Constant(i32, 1))
+        rounded = builder.lshr(builder.add(builder.add(u, ir.Constant(i32, 0x7FFF)), lsb), ir.Constant(i32, 16))
+        quiet = builder.or_(builder.and_(upper, ir.Constant(i32, 0x8000)), ir.Constant(i32, 0x7FC0))
+        isnan = builder.fcmp_unordered("uno", args[0], args[0])
+        return builder.trunc(builder.select(isnan, quiet, rounded), ir.IntType(16))
+
+    return types.int16(types.float32), codegen
+
+
 def _load(v):
-    """Widen a stored element to its compute type (float16 bits -> float32)."""
+    """Widen a stored element to its compute type (float16 and bfloat16 bits -> float32)."""
 
 
 @overload(_load, inline="always")
 def _load_impl(v):
     if v == types.uint16:
         return lambda v: _half_bits_to_float(v)
+    if v == types.int16:
+        return lambda v: _bf16_bits_to_float(v)
     return lambda v: v
 
 
 def _narrow(out, v):
-    """``v`` converted to ``out``'s stored dtype (float32 -> float16 bits for half arrays)."""
+    """``v`` converted to ``out``'s stored dtype (float32 -> float16 or bfloat16 bits for 2-byte arrays)."""
 
 
 @overload(_narrow, inline="always")
 def _narrow_impl(out, v):
     if out.dtype == types.uint16:
         return lambda out, v: _float_to_half_bits(np.float32(v))
+    if out.dtype == types.int16:
+        return lambda out, v: _float_to_bf16_bits(np.float32(v))
     return lambda out, v: v
 
 
@@ -246,13 +288,83 @@ def _make_kernels(mode: int):
 _KERNELS = {mode: _make_kernels(mode) for mode in (MODE_SCALE, MODE_AFFINE, MODE_MASK)}
 
 
+# --- rows that share their words: s1 == 0, s2 == 1 ---------------------------------------------
+# A channels-last image under dropout2d, walked in memory order, is (N, H*W, C)
+# with mask strides (C, 0, 1): every one of the H*W rows of sample n has the
+# same C words. A work item is (i0, tile of the row, block of SHARED_ROWS rows):
+# it draws the tile's keep decisions once (the mask tile kernel) and applies
+# them to each row of the block, a loop without Philox that runs at memory speed.
+
+
+@njit(inline="always")
+def _apply_flags(xr, out, first, n, keep, m, b, d, mode):
+    """``out[first + k]`` from ``xr[first + k]`` and ``keep[k]``, ``k < n``."""
+    for k in range(n):
+        c = first + np.uint64(k)
+        out[c] = _narrow(out, _element(_load(xr[c]), keep[k], m, b, d, mode))
+
+
+@njit(inline="always")
+def _shared_items(x, y, first, last, start, s0, k0, k1, o0, o1, t, m, b, d, mode, inplace):
+    n1 = x.shape[1]
+    n2 = x.shape[2]
+    ntiles = (n2 + TILE - 1) // TILE
+    rows = _tunables.SHARED_ROWS
+    nblocks = (n1 + rows - 1) // rows
+    keep = np.empty(min(n2, TILE), np.bool_)
+    for item in range(first, last):
+        i0 = item // (ntiles * nblocks)
+        rest = item - i0 * (ntiles * nblocks)
+        tile = rest // nblocks
+        block = rest - tile * nblocks
+        c_begin = tile * TILE
+        n = min(n2, c_begin + TILE) - c_begin
+        cb = np.uint64(c_begin)
+        _tile_mask(keep, keep, np.uint64(0), n, start + i0 * s0 + c_begin, k0, k1, o0, o1, t, m, b, d)
+        for i1 in range(block * rows, min(n1, block * rows + rows)):
+            yr = y[i0, i1]
+            if inplace:
+                _apply_flags(yr, yr, cb, n, keep, m, b, d, mode)
+            else:
+                _apply_flags(x[i0, i1], yr, cb, n, keep, m, b, d, mode)
+
+
+def _n_shared_items(x) -> int:
+    rows = _tunables.SHARED_ROWS
+    return x.shape[0] * ((x.shape[2] + TILE - 1) // TILE) * ((x.shape[1] + rows - 1) // rows)
+
+
+def _make_shared_kernels(mode: int):
+    """Serial and parallel kernels for shared rows, with ``_make_kernels``' signatures (s1, s2 unused)."""
+
+    def serial(x, y, first, last, start, s0, s1, s2, k0, k1, o0, o1, t, m, b, d, inplace):
+        _shared_items(x, y, first, last, start, s0, k0, k1, o0, o1, t, m, b, d, mode, inplace)
+
+    def parallel(x, y, start, s0, s1, s2, k0, k1, o0, o1, t, m, b, d, inplace, n_chunks):
+        rows = _tunables.SHARED_ROWS
+        n_items = x.shape[0] * ((x.shape[2] + TILE - 1) // TILE) * ((x.shape[1] + rows - 1) // rows)
+        n_chunks = min(n_items, n_chunks)
+        per_chunk = (n_items + n_chunks - 1) // n_chunks
+        for chunk in prange(n_chunks):
+            first = chunk * per_chunk
+            last = min(n_items, first + per_chunk)
+            _shared_items(x, y, first, last, start, s0, k0, k1, o0, o1, t, m, b, d, mode, inplace)
+
+    return njit(cache=True)(serial), njit(parallel=True, cache=True)(parallel)
+
+
+#: ``mode -> (serial, parallel)`` kernels for rows that share their words.
+_SHARED = {mode: _make_shared_kernels(mode) for mode in (MODE_SCALE, MODE_AFFINE)}
+
+
 def run(x, y, start, strides, key, offset, t, m, b, d, mode, inplace=False):
     """Run the kernel on 3-D views ``x`` and ``y`` (same shape; any strides).
 
     Parameters
     ----------
     x, y : numpy.ndarray
-        3-D input and output views; float16 data is passed as ``uint16`` views.
+        3-D input and output views; float16 data is passed as ``uint16`` views
+        and bfloat16 data as ``int16`` views.
         For ``MODE_MASK``, ``x`` is ignored (pass ``y``) and ``y`` is boolean.
     start : int
         Global mask index of ``x[0, 0, 0]``.
@@ -274,10 +386,77 @@ def run(x, y, start, strides, key, offset, t, m, b, d, mode, inplace=False):
     if not inplace and mode != MODE_MASK and np.may_share_memory(x, y):  # MODE_MASK ignores x
         x = x.copy()  # overlapping but different views: not something the public API does
     args = (np.int64(start), s0, s1, s2, key[0], key[1], offset[0], offset[1], t, m, b, d, inplace)
-    serial, parallel = _KERNELS[mode]
+    shared = mode != MODE_MASK and s1 == 0 and s2 == 1 and x.shape[1] > 1
+    serial, parallel = (_SHARED if shared else _KERNELS)[mode]
     if x.size < _tunables.SERIAL_CUTOFF:
-        n_items = x.shape[0] * x.shape[1] * ((x.shape[2] + TILE - 1) // TILE)
-        serial(x, y, np.int64(0), np.int64(n_items), *args)
+        _run_serial(serial, x, y, args)
+        return
+    global _active
+    with _count_lock:
+        _active += 1
+        active = _active
+    try:
+        _run_parallel(serial, parallel, x, y, args, active)
+    finally:
+        with _count_lock:
+            _active -= 1
+
+
+# --- Python threads -------------------------------------------------------------------------
+# Calls may come from many Python threads at once (a thread pool, Dask's threaded
+# scheduler). Two rules, neither of which can change a result (the mask does not
+# depend on how the work is split):
+# - Oversubscription: while k calls run the parallel kernel at once, each uses
+#   1/k of numba's threads (``numba.set_num_threads`` is per calling thread), or
+#   the serial kernel once that share is one thread.
+# - Numba's workqueue threading layer (used where neither OpenMP nor TBB loads)
+#   aborts the process when two threads enter a parallel region at once. There,
+#   one call at a time runs the parallel kernel and the others the serial one.
+_count_lock = threading.Lock()
+_active = 0
+_workqueue_lock = threading.Lock()
+_layer_safe = False  # True once numba reports a threadsafe layer (omp, tbb)
+
+
+def _run_serial(serial, x, y, args) -> None:
+    if any(serial is kernels[0] for kernels in _SHARED.values()):
+        n_items = _n_shared_items(x)
     else:
-        n_chunks = numba.get_num_threads() * _tunables.CHUNKS_PER_THREAD
-        parallel(x, y, *args, np.int64(n_chunks))
+        n_items = x.shape[0] * x.shape[1] * ((x.shape[2] + TILE - 1) // TILE)
+    serial(x, y, np.int64(0), np.int64(n_items), *args)
+
+
+def _threadsafe_layer() -> bool:
+    """Whether concurrent parallel regions are allowed (False until the layer is known)."""
+    global _layer_safe
+    if not _layer_safe:
+        try:
+            _layer_safe = numba.threading_layer() != "workqueue"
+        except ValueError:  # no parallel region has run yet: the layer is not chosen
+            return False
+    return _layer_safe
+
+
+def _run_parallel(serial, parallel, x, y, args, active: int) -> None:
+    threads = numba.get_num_threads()
+    share = threads if active == 1 else threads // active
+    if share < 1 or (active > 1 and share == 1):
+        _run_serial(serial, x, y, args)
+        return
+    if not _threadsafe_layer():
+        if not _workqueue_lock.acquire(blocking=False):
+            _run_serial(serial, x, y, args)
+            return
+        try:
+            parallel(x, y, *args, np.int64(threads * _tunables.CHUNKS_PER_THREAD))
+        finally:
+            _workqueue_lock.release()
+        return
+    if share == threads:
+        parallel(x, y, *args, np.int64(threads * _tunables.CHUNKS_PER_THREAD))
+        return
+    numba.set_num_threads(share)
+    try:
+        parallel(x, y, *args, np.int64(share * _tunables.CHUNKS_PER_THREAD))
+    finally:
+        numba.set_num_threads(threads)

@@ -44,6 +44,11 @@ saying what to install. NumPy 2.5 removed ``np.row_stack``, which numba-cuda
 (the same function under its old name) when it is missing, before numba-cuda
 loads its NumPy overloads.
 
+bfloat16 data (torch bfloat16 CUDA tensors, which have no
+``__cuda_array_interface__`` of their own) reaches the kernels as ``int16``
+views: :func:`widen` and :func:`narrow` convert the bits to and from float32
+(one rounding to nearest even), under the float16 contract.
+
 Under ``NUMBA_ENABLE_CUDASIM=1`` the same kernels run in Numba's CUDA
 simulator; the GPU-only lowerings (vector accesses, ``mul.rn``,
 ``mul.hi``) then run as the plain Python functions they are defined as.
@@ -81,7 +86,30 @@ _S32 = _philox.SHIFT32
 
 
 def widen(v):
-    """A stored element in its compute type (float16 -> float32; others unchanged)."""
+    """A stored element in its compute type (float16, bfloat16 bits -> float32; others unchanged).
+
+    bfloat16 arrays reach the kernels as ``int16`` views (see :func:`narrow`).
+    """
+    if isinstance(v, np.int16):
+        return (np.uint32(v.view(np.uint16)) << np.uint32(16)).view(np.float32)
+    return v
+
+
+def narrow(a, v):
+    """``v`` as stored in ``a``: float32 -> bfloat16 bits for ``int16`` arrays (others unchanged).
+
+    Round to nearest even on the 16 dropped bits; a NaN becomes the quiet NaN
+    ``0x7FC0`` with its sign (ml_dtypes' conversion, and the CPU kernels').
+    Other dtypes are rounded by the store itself.
+    """
+    if a.dtype == np.int16:
+        f = np.float32(v)
+        u = int(f.view(np.uint32))
+        if f != f:
+            r = ((u >> 16) & 0x8000) | 0x7FC0
+        else:
+            r = (u + 0x7FFF + ((u >> 16) & 1)) >> 16
+        return np.uint16(r).view(np.int16)
     return v
 
 
@@ -177,7 +205,24 @@ def _register_gpu_lowerings() -> None:
     def _widen(v):
         if v == types.float16:
             return lambda v: np.float32(v)
+        if v == types.int16:  # bfloat16 bits: the upper half of a float32
+            return lambda v: libdevice.int_as_float(np.int32(np.int64(v) << 16))
         return lambda v: v
+
+    @overload(narrow, target="cuda", inline="always")
+    def _narrow(a, v):
+        if isinstance(a, types.Array) and a.dtype == types.int16:
+
+            def to_bf16(a, v):
+                f = np.float32(v)
+                u = np.int64(libdevice.float_as_int(f)) & 0xFFFFFFFF
+                rounded = (u + 0x7FFF + ((u >> 16) & 1)) >> 16
+                quiet = ((u >> 16) & 0x8000) | 0x7FC0
+                nan = np.int64(f != f)  # a select without branches (inlined into every store)
+                return np.int16(rounded + nan * (quiet - rounded))
+
+            return to_bf16
+        return lambda a, v: v
 
     def _vector_pointer(context, builder, aryty, ary, inds):
         array = context.make_array(aryty)(context, builder, value=ary)
@@ -349,10 +394,10 @@ def _vec_source(mode: int, unroll: int, vec: bool, philox: str):
                             store4(
                                 y,
                                 e,
-                                _element_dev(widen(buf[4 * u]), r0 >= t, m, b, d, mode),
-                                _element_dev(widen(buf[4 * u + 1]), r1 >= t, m, b, d, mode),
-                                _element_dev(widen(buf[4 * u + 2]), r2 >= t, m, b, d, mode),
-                                _element_dev(widen(buf[4 * u + 3]), r3 >= t, m, b, d, mode),
+                                narrow(y, _element_dev(widen(buf[4 * u]), r0 >= t, m, b, d, mode)),
+                                narrow(y, _element_dev(widen(buf[4 * u + 1]), r1 >= t, m, b, d, mode)),
+                                narrow(y, _element_dev(widen(buf[4 * u + 2]), r2 >= t, m, b, d, mode)),
+                                narrow(y, _element_dev(widen(buf[4 * u + 3]), r3 >= t, m, b, d, mode)),
                             )
                     else:  # the last, partial group
                         for w in range(n - e):
@@ -364,7 +409,7 @@ def _vec_source(mode: int, unroll: int, vec: bool, philox: str):
                             if mode == MODE_MASK:
                                 y[e + w] = np.uint8(r >= t)
                             else:
-                                y[e + w] = _element_dev(widen(x[e + w]), r >= t, m, b, d, mode)
+                                y[e + w] = narrow(y, _element_dev(widen(x[e + w]), r >= t, m, b, d, mode))
 
     return vec_kernel
 
@@ -414,13 +459,13 @@ def _rows_source(mode: int, unroll: int, vec: bool, philox: str):
                                 i0,
                                 i1,
                                 c,
-                                _element_dev(widen(buf[4 * u]), True, m, b, d, mode),
-                                _element_dev(widen(buf[4 * u + 1]), True, m, b, d, mode),
-                                _element_dev(widen(buf[4 * u + 2]), True, m, b, d, mode),
-                                _element_dev(widen(buf[4 * u + 3]), True, m, b, d, mode),
+                                narrow(y, _element_dev(widen(buf[4 * u]), True, m, b, d, mode)),
+                                narrow(y, _element_dev(widen(buf[4 * u + 1]), True, m, b, d, mode)),
+                                narrow(y, _element_dev(widen(buf[4 * u + 2]), True, m, b, d, mode)),
+                                narrow(y, _element_dev(widen(buf[4 * u + 3]), True, m, b, d, mode)),
                             )
                         else:
-                            y[i0, i1, c] = _element_dev(widen(buf[u]), True, m, b, d, mode)
+                            y[i0, i1, c] = narrow(y, _element_dev(widen(buf[u]), True, m, b, d, mode))
             elif mode == MODE_MASK:
                 kv = np.uint8(keep)
                 for u in range(unroll):
@@ -431,13 +476,14 @@ def _rows_source(mode: int, unroll: int, vec: bool, philox: str):
                         else:
                             y[i0, i1, c] = kv
             else:  # a dropped row: nothing to read
+                dv = narrow(y, d)
                 for u in range(unroll):
                     c = c0 + u * step
                     if c < n2:
                         if vec:
-                            store4_3d(y, i0, i1, c, d, d, d, d)
+                            store4_3d(y, i0, i1, c, dv, dv, dv, dv)
                         else:
-                            y[i0, i1, c] = d
+                            y[i0, i1, c] = dv
 
     return rows_kernel
 
@@ -468,7 +514,7 @@ def _general_source(mode: int, unroll: int, vec: bool, philox: str):
                     if mode == MODE_MASK:
                         y[i0, i1, c] = np.uint8(keep)
                     else:
-                        y[i0, i1, c] = _element_dev(widen(x[i0, i1, c]), keep, m, b, d, mode)
+                        y[i0, i1, c] = narrow(y, _element_dev(widen(x[i0, i1, c]), keep, m, b, d, mode))
             else:
                 g = (j_row >> 2) + q
                 gu = np.uint64(g)
@@ -486,7 +532,7 @@ def _general_source(mode: int, unroll: int, vec: bool, philox: str):
                         if mode == MODE_MASK:
                             y[i0, i1, c] = np.uint8(r >= t)
                         else:
-                            y[i0, i1, c] = _element_dev(widen(x[i0, i1, c]), r >= t, m, b, d, mode)
+                            y[i0, i1, c] = narrow(y, _element_dev(widen(x[i0, i1, c]), r >= t, m, b, d, mode))
 
     return general_kernel
 
@@ -530,7 +576,8 @@ def signatures(kind: str, mode: int) -> list[str]:
     if mode == MODE_MASK:
         dtypes = [("uint8", "float32")]
     else:
-        dtypes = [("float16", "float32"), ("float32", "float32"), ("float64", "float64")]
+        # int16: bfloat16 bits (see narrow)
+        dtypes = [("float16", "float32"), ("float32", "float32"), ("float64", "float64"), ("int16", "float32")]
     sigs = []
     u64 = "uint64, uint64, uint64, uint64, uint64"
     for dt, ct in dtypes:

@@ -17,6 +17,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from numbadrop import _backend, _cpu
+from numbadrop._validation import is_bfloat16
 from numbadrop.random import threshold
 
 #: SELU's alpha * scale, the saturation value alpha dropout keeps the mean at.
@@ -82,6 +83,28 @@ def _collapse(shape, xs, ys, ms) -> list[tuple[int, int, int, int]]:
     return merged
 
 
+def walk_order(shape, ys, ms) -> list[int]:
+    """The axes (outermost first) in the order the kernels walk them.
+
+    ``y``'s memory order (axes sorted by decreasing ``|y stride|``), so that
+    an output allocated in the input's memory order (NumPy's ``order='K'``)
+    and the input are both read and written sequentially, when that order's
+    innermost axis has mask stride 0 or 1 (the kernels draw Philox groups
+    along it); otherwise the logical (C) order. Axes of length 1 are left out.
+    """
+    axes = [a for a in range(len(shape)) if shape[a] != 1]
+    order = sorted(axes, key=lambda a: -abs(ys[a]))  # stable: ties keep C order
+    if order and ms[order[-1]] not in (0, 1):
+        return axes
+    return order
+
+
+def walks_memory_order(shape, ys, ms) -> bool:
+    """True when :func:`walk_order` walks ``y`` in its memory order."""
+    axes = [a for a in range(len(shape)) if shape[a] != 1]
+    return walk_order(shape, ys, ms) == sorted(axes, key=lambda a: -abs(ys[a]))
+
+
 def _is_plain(shape: tuple[int, ...], strides: tuple[int, ...]) -> bool:
     """True when the mask index of every element is its C-order flat index."""
     return strides == mask_strides(shape, ())
@@ -89,7 +112,8 @@ def _is_plain(shape: tuple[int, ...], strides: tuple[int, ...]) -> bool:
 
 def _views(x: np.ndarray, y: np.ndarray, strides: tuple[int, ...]):
     """Collapsed views of ``x`` and ``y`` (at least 3-D) and their mask strides."""
-    dims = _collapse(y.shape, x.strides, y.strides, strides)
+    order = walk_order(y.shape, y.strides, strides)
+    dims = _collapse(*(tuple(v[a] for a in order) for v in (y.shape, x.strides, y.strides, strides)))
     shape = tuple(dim[0] for dim in dims)
     xv = as_strided(x, shape, tuple(dim[1] for dim in dims), writeable=False)
     yv = as_strided(y, shape, tuple(dim[2] for dim in dims))
@@ -118,6 +142,9 @@ def launch(
     x, y : numpy.ndarray or GPU arrays
         Input and output of equal shape, any strides; may be the same array
         object (in place). Other overlaps are allowed but cost a copy of ``x``.
+        float16, float32, float64 or bfloat16 (an ``ml_dtypes.bfloat16``
+        array, or its bits as an ``int16`` array: int16 reaching the kernels
+        always means bfloat16, computed in float32).
         For ``op="mask"``, ``y`` is a boolean array and ``x`` is ignored.
         GPU arrays (``__cuda_array_interface__``) run ``numbadrop._cuda.launch``.
     op : {"dropout", "alpha", "alpha_grad", "mask"}
@@ -145,6 +172,8 @@ def launch(
         x = y
     elif y.dtype == np.float16:
         x, y = x.view(np.uint16), y.view(np.uint16)
+    elif is_bfloat16(y.dtype):
+        x, y = x.view(np.int16), y.view(np.int16)
     if x.flags.c_contiguous and y.flags.c_contiguous and _is_plain(y.shape, strides):
         xv, yv, ms = x.reshape(1, 1, -1), y.reshape(1, 1, -1), (0, 0, 1)
     else:

@@ -14,6 +14,11 @@ SERIAL_CUTOFF = 1 << 16
 #: Work items per thread in the parallel CPU kernel (load balancing only).
 CHUNKS_PER_THREAD = 4
 
+#: Rows per work item of the CPU kernel for rows that share their mask words
+#: (channels-last channel dropout): the words are drawn once per item. Baked
+#: into the compiled kernels, like ``TILE``.
+SHARED_ROWS = 64
+
 # --- CUDA (numbadrop._cuda). Launch-time values are read on every call; the
 # ``*_UNROLL`` values are baked into a kernel when it is built, and kernels
 # are built per value, so patching them simply builds another kernel. None

@@ -8,8 +8,6 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from numbadrop import _backend
-
 FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -30,33 +28,41 @@ def check_bool(value: object, name: str) -> bool:
     return bool(value)
 
 
-def check_float_array(x: object, name: str = "x") -> np.ndarray:
-    """Return ``x`` as a NumPy float16/32/64 array (array-likes are converted).
+def is_bfloat16(dtype: np.dtype) -> bool:
+    """True for ``ml_dtypes.bfloat16`` (recognised without importing ml_dtypes)."""
+    return dtype.kind == "V" and dtype.itemsize == 2 and dtype.name == "bfloat16"
 
-    GPU arrays (``__cuda_array_interface__``) are returned as they are, after
-    the same dtype check; they need numba-cuda (ImportError saying what to
-    install otherwise).
+
+def is_float_dtype(dtype: np.dtype) -> bool:
+    """float16, float32, float64 (either byte order) or bfloat16."""
+    return (dtype.kind == "f" and dtype.newbyteorder("=") in FLOAT_DTYPES) or is_bfloat16(dtype)
+
+
+def dtype_error(name: str, dtype: object) -> TypeError:
+    return TypeError(f"{name} must have dtype float16, float32 or float64, got dtype {dtype} (bfloat16 works too)")
+
+
+def check_float_array(x: object, name: str = "x") -> np.ndarray:
+    """Return ``x`` as a NumPy float16/32/64 or bfloat16 array (array-likes are converted).
+
+    This is the one place that says which NumPy arrays the NumPy backend
+    (:mod:`numbadrop._host`) takes: every ``ndarray`` subclass is accepted
+    (a ``MaskedArray`` keeps its mask, others are computed on their data and
+    wrapped back by their ``__array_wrap__``), in either byte order.
     """
     if not isinstance(x, np.ndarray):
-        if _backend.is_gpu_array(x):
-            _backend.require_cuda()
-            dtype = _backend.dtype_of(x)
-            if dtype not in FLOAT_DTYPES:
-                raise TypeError(f"{name} must have dtype float16, float32 or float64, got dtype {dtype}")
-            return x
         try:
             x = np.asarray(x)
         except Exception as exc:  # e.g. ragged nested lists
             raise TypeError(f"{name} must be an array of floats, got {type(x).__name__}") from exc
-    if x.dtype not in FLOAT_DTYPES:
-        raise TypeError(f"{name} must have dtype float16, float32 or float64, got dtype {x.dtype}")
+    if not is_float_dtype(x.dtype):
+        raise dtype_error(name, x.dtype)
     return x
 
 
 def check_writeable(x: np.ndarray, name: str = "x") -> None:
-    """In-place operation needs a writeable array."""
-    readonly = _backend.is_readonly(x) if _backend.is_gpu_array(x) else not x.flags.writeable
-    if readonly:
+    """In-place operation needs a writeable NumPy array."""
+    if not x.flags.writeable:
         raise ValueError(f"inplace=True needs a writeable array, but {name} is read-only")
 
 
@@ -79,9 +85,7 @@ def normalize_axes(axes: object, ndim: int, name: str = "broadcast_dims") -> tup
     return tuple(sorted(result))
 
 
-def check_grad(grad: object, shape: tuple[int, ...], name: str = "grad") -> np.ndarray:
-    """A backward gradient: a float array of the forward input's shape."""
-    grad = check_float_array(grad, name)
+def check_same_shape(grad: object, shape: tuple[int, ...], name: str = "grad") -> None:
+    """A backward gradient has the forward input's shape."""
     if tuple(grad.shape) != tuple(shape):
         raise ValueError(f"{name} has shape {tuple(grad.shape)}, expected {tuple(shape)}")
-    return grad

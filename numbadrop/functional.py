@@ -1,25 +1,26 @@
-"""The dropout family as functions on NumPy arrays.
+"""The dropout family: one public function per operation, for every array kind.
 
 Every function validates its arguments, resolves ``rng`` to one
-``(seed, offset)`` pair, and runs one kernel pass. With ``return_state=True``
+``(seed, offset)`` pair, and hands the array to the backend of its kind
+(:mod:`numbadrop._dispatch`: NumPy, GPU, torch, Dask), which runs one kernel
+pass (or, for Dask, returns a lazy graph of them). With ``return_state=True``
 it also returns a :class:`DropoutState`, a few dozen bytes from which
-:meth:`DropoutState.backward` regenerates the mask.
+:meth:`DropoutState.backward` regenerates the mask, for a gradient of any kind.
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from typing import Union
 
 import numpy as np
 
-from numbadrop import _backend, _engine
+from numbadrop import _backend, _dispatch
 from numbadrop._validation import (
     check_bool,
-    check_float_array,
-    check_grad,
     check_p,
-    check_writeable,
+    check_same_shape,
     normalize_axes,
 )
 from numbadrop.autograd.primitive import primitive
@@ -71,34 +72,31 @@ class DropoutState:
 
         Parameters
         ----------
-        grad : numpy.ndarray or GPU array
-            Gradient with respect to the forward's output, of the same shape
-            (on the GPU for a GPU forward: the result is the same kind of array).
+        grad : array
+            Gradient with respect to the forward's output, of the same shape,
+            of any kind the forwards take (NumPy, GPU, torch, Dask: the result
+            is the same kind of array; a Dask ``grad`` gives a lazy result).
         inplace : bool, default False
             Write the result into ``grad``.
 
         Returns
         -------
-        numpy.ndarray
+        array
             ``grad * mask * scale`` for dropout, ``grad * mask * a`` for alpha
             dropout; ``grad`` itself for a pass-through forward.
         """
-        grad = check_grad(grad, self.shape)
+        backend = _dispatch.backend_of(grad)
+        grad = backend.check(grad, "grad")
+        check_same_shape(grad, self.shape)
         inplace = check_bool(inplace, "inplace")
         if is_recorded(grad):  # a backward that is itself differentiated: it is linear in grad
             return _recorded(lambda g: (self.backward(g, inplace), self), grad, "dropout_backward", False)
         if inplace:
-            check_writeable(grad, "grad")
+            backend.check_inplace(grad, "grad")
         if self.kind == "identity":
             return grad
-        out = grad if inplace else _empty_like(grad)
-        if self.kind == "zero":
-            _zero(out)
-            return out
-        op = "dropout" if self.kind == "dropout" else "alpha_grad"
-        strides = _engine.mask_strides(self.shape, self.broadcast)
-        _engine.launch(grad, out, op, self.p, self.seed, self.offset, strides)
-        return out
+        op = {"zero": "zero", "dropout": "dropout"}.get(self.kind, "alpha_grad")
+        return backend.apply(grad, op, self.p, self.seed, self.offset, self.broadcast, inplace)
 
 
 def _recorded(run, x, name: str, return_state: bool) -> Output:
@@ -113,21 +111,6 @@ def _recorded(run, x, name: str, return_state: bool) -> Output:
     forward.__name__ = name
     y = primitive(forward)(x)
     return (y, states[0]) if return_state else y
-
-
-def _empty_like(x):
-    """A new C-contiguous array of ``x``'s shape and dtype, of ``x``'s kind and device."""
-    if isinstance(x, np.ndarray):
-        return np.empty(x.shape, x.dtype)
-    return _backend.empty(x, tuple(x.shape), _backend.dtype_of(x))
-
-
-def _zero(y) -> None:
-    """``y[...] = 0`` on any device."""
-    if isinstance(y, np.ndarray):
-        y[...] = 0
-    else:
-        _engine.launch(y, y, "zero", 1.0, 0, 0, _engine.mask_strides(tuple(y.shape), ()))
 
 
 def _check_call(p: object, training: object, return_state: object, rng: object) -> tuple[float, bool, bool]:
@@ -160,23 +143,19 @@ def _run(x, p, training, inplace, rng, broadcast, return_state, kind) -> Output:
     """Shared body of every forward: ``x`` and ``broadcast`` are already checked."""
     if is_recorded(x):
         return _recorded(lambda v: _run(v, p, training, inplace, rng, broadcast, True, kind), x, kind, return_state)
+    backend = _dispatch.backend_of(x)
     shape = tuple(x.shape)
     p, training, return_state = _check_call(p, training, return_state, rng)
     inplace = check_bool(inplace, "inplace")
     if inplace:
-        check_writeable(x)
+        backend.check_inplace(x, "x")
     seed, offset = _draw(rng, training)
     if not training or p == 0.0:
         y, state_kind = x, "identity"
         seed = offset = 0
     else:
-        y = x if inplace else _empty_like(x)
-        if p == 1.0:
-            _zero(y)
-            state_kind = "zero"
-        else:
-            _engine.launch(x, y, kind, p, seed, offset, _engine.mask_strides(shape, broadcast))
-            state_kind = kind
+        state_kind = "zero" if p == 1.0 else kind
+        y = backend.apply(x, state_kind, p, seed, offset, broadcast, inplace)
     if not return_state:
         return y
     return y, DropoutState(state_kind, p, seed, offset, shape, broadcast)
@@ -196,11 +175,15 @@ def dropout(
 
     Parameters
     ----------
-    x : numpy.ndarray or GPU array
-        float16, float32 or float64 array of any shape and strides. An array
-        exposing ``__cuda_array_interface__`` (Numba device array, CuPy
-        array, PyTorch CUDA tensor) is processed on its GPU, with the same
-        mask, and the result is the same kind of array on the same device.
+    x : numpy.ndarray, GPU array, torch.Tensor or dask.array.Array
+        float16, float32, float64 or bfloat16 array of any shape and strides
+        (bfloat16: ``ml_dtypes.bfloat16`` or torch's, computed in float32 and
+        rounded once, like float16). An array exposing
+        ``__cuda_array_interface__`` (Numba device array, CuPy array, PyTorch
+        CUDA tensor) is processed on its GPU, with the same mask, and the
+        result is the same kind of array on the same device; a torch CPU
+        tensor gives a torch tensor; a Dask array gives a lazy Dask array
+        (``inplace`` must be False); a NumPy masked array keeps its mask.
     p : float, default 0.5
         Drop probability in ``[0, 1]``.
     training : bool, default True
@@ -216,8 +199,9 @@ def dropout(
 
     Returns
     -------
-    y : numpy.ndarray or GPU array
-        The result, ``x``'s shape, dtype and kind (C-contiguous unless in place).
+    y : array
+        The result, ``x``'s shape, dtype and kind (C-contiguous unless in place;
+        native byte order).
     state : DropoutState
         Only with ``return_state=True``.
 
@@ -251,7 +235,7 @@ def dropout(
     >>> bool((y == y[:, :1, :1, :]).all())
     True
     """
-    x = check_float_array(x)
+    x = _dispatch.check_array(x)
     broadcast = normalize_axes(broadcast_dims, x.ndim)
     return _run(x, p, training, inplace, rng, broadcast, return_state, "dropout")
 
@@ -266,7 +250,7 @@ def _channel_axes(x: np.ndarray, spatial: int, name: str) -> tuple[int, ...]:
 
 
 def _channel_dropout(x, p, training, inplace, rng, return_state, spatial, name) -> Output:
-    x = check_float_array(x)
+    x = _dispatch.check_array(x)
     broadcast = _channel_axes(x, spatial, name)
     return _run(x, p, training, inplace, rng, broadcast, return_state, "dropout")
 
@@ -366,7 +350,7 @@ def alpha_dropout(
     >>> round(float(y.mean()), 1), round(float(y.std()), 1)
     (0.0, 1.0)
     """
-    x = check_float_array(x)
+    x = _dispatch.check_array(x)
     return _run(x, p, training, inplace, rng, (), return_state, "alpha")
 
 
@@ -391,7 +375,7 @@ def feature_alpha_dropout(
     >>> bool((y == y[..., :1]).all())
     True
     """
-    x = check_float_array(x)
+    x = _dispatch.check_array(x)
     return _run(x, p, training, inplace, rng, _feature_axes(x), return_state, "alpha")
 
 
@@ -413,15 +397,17 @@ def dropout_mask(
         Drop probability in ``[0, 1]``.
     rng, broadcast_dims
         As in :func:`dropout`.
-    device : None, "cpu", "cuda", "cuda:N", torch.device, cupy.cuda.Device or a GPU array
+    device : None, "cpu", "cuda", "cuda:N", torch.device, cupy.cuda.Device, a GPU or a Dask array
         Where to compute and return the mask: ``None``/``"cpu"`` -> NumPy;
         ``"cuda[:N]"`` -> a Numba device array on GPU ``N``; a
         ``torch.device`` -> a torch tensor; a ``cupy.cuda.Device`` -> a CuPy
-        array; a GPU array -> the same kind of array on its device.
+        array; a GPU array -> the same kind of array on its device; a Dask
+        array (of ``shape``'s size) -> a lazy Dask array chunked like it
+        (one chunk along broadcast axes).
 
     Returns
     -------
-    numpy.ndarray or GPU array
+    numpy.ndarray, GPU array or dask.array.Array
         Boolean array of the mask shape: ``shape`` with broadcast axes set to 1.
 
     Examples
@@ -435,20 +421,21 @@ def dropout_mask(
     shape = _check_shape(shape)
     p = check_p(p)
     broadcast = normalize_axes(broadcast_dims, len(shape))
-    on_cpu = _backend.is_cpu_device(device)
-    if not on_cpu:
-        _backend.check_device(device)
+    backend = _mask_backend(device)
     seed, offset = seed_offset(rng)
-    out_shape = _engine.mask_shape(shape, broadcast)
-    if not on_cpu:  # p = 0 and p = 1 need no special case: t = 0 or 2**32
-        keep = _backend.empty_on(device, out_shape, np.bool_)
-        _engine.launch(keep, keep, "mask", p, seed, offset, _engine.mask_strides(out_shape, ()))
-        return keep
-    if p == 0.0 or p == 1.0:
-        return np.full(out_shape, p == 0.0)
-    keep = np.empty(out_shape, np.bool_)
-    _engine.launch(keep, keep, "mask", p, seed, offset, _engine.mask_strides(out_shape, ()))
-    return keep
+    return backend.mask(shape, broadcast, p, seed, offset, device)
+
+
+def _mask_backend(device: object):
+    """The backend that makes a mask for ``device`` (validated; ValueError naming it otherwise)."""
+    if _backend.is_cpu_device(device):
+        return _dispatch.backend_of(None)
+    if _dispatch.is_dask(device):
+        backend = _dispatch.backend_of(device)
+        backend.check_chunks(device, "device")
+        return backend
+    _backend.check_device(device)
+    return importlib.import_module("numbadrop._gpu")
 
 
 def _check_shape(shape: object) -> tuple[int, ...]:

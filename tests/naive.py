@@ -110,3 +110,42 @@ def alpha_dropout_grad(g, p, seed, offset=0, broadcast=()) -> np.ndarray:
     with np.errstate(all="ignore"):
         kept = (g.astype(ct) * a).astype(g.dtype)
     return np.where(keep, kept, g.dtype.type(0))
+
+
+# --- bfloat16 without ml_dtypes: arrays of its bits (uint16) ----------------------------------
+
+
+def bfloat16_to_float32(bits) -> np.ndarray:
+    """bfloat16 bits (uint16) -> float32: the upper half of a float32 (exact)."""
+    return (np.asarray(bits, np.uint16).astype(np.uint32) << np.uint32(16)).view(np.float32)
+
+
+def float32_to_bfloat16(f) -> np.ndarray:
+    """float32 -> bfloat16 bits: round to nearest even; NaN -> quiet NaN 0x7FC0 with its sign."""
+    u = np.asarray(f, np.float32).view(np.uint32).astype(np.uint64)
+    rounded = (u + np.uint64(0x7FFF) + ((u >> np.uint64(16)) & np.uint64(1))) >> np.uint64(16)
+    quiet = ((u >> np.uint64(16)) & np.uint64(0x8000)) | np.uint64(0x7FC0)
+    return np.where(np.isnan(f), quiet, rounded).astype(np.uint16)
+
+
+def dropout_bfloat16(bits, p, seed, offset=0, broadcast=()) -> np.ndarray:
+    """:func:`dropout` of bfloat16 data given as bits: float32 product, one rounding, dropped +0."""
+    bits = np.asarray(bits, np.uint16)
+    if p == 1.0:
+        return np.zeros_like(bits)
+    keep = broadcast_mask(bits.shape, broadcast, p, seed, offset)
+    with np.errstate(all="ignore"):
+        kept = float32_to_bfloat16(bfloat16_to_float32(bits) * np.float32(1.0 / (1.0 - p)))
+    return np.where(keep, kept, np.uint16(0))
+
+
+def alpha_dropout_bfloat16(bits, p, seed, offset=0, broadcast=()) -> np.ndarray:
+    """:func:`alpha_dropout` of bfloat16 bits: ``a*x`` then ``+ b`` in float32, one final rounding."""
+    bits = np.asarray(bits, np.uint16)
+    if p == 1.0:
+        return np.zeros_like(bits)
+    a, b, d = (np.float32(v) for v in alpha_coefficients(p))
+    keep = broadcast_mask(bits.shape, broadcast, p, seed, offset)
+    with np.errstate(all="ignore"):
+        kept = float32_to_bfloat16(bfloat16_to_float32(bits) * a + b)
+    return np.where(keep, kept, float32_to_bfloat16(d))

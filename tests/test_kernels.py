@@ -229,7 +229,8 @@ def test_matches_naive_over_layouts(name, dtype, layout):
         x0 = x.copy()
         g = nd.Generator(31337, offset=2**40 + 5)
         y = call(name, x, 0.4, rng=g)
-        assert y.flags.c_contiguous
+        # NumPy order K where the kernels can walk it, else C order (test_front_door.py checks which)
+        assert y.flags.c_contiguous or y.strides == np.empty_like(x, order="K").strides
         assert_identical(y, reference(name, x, 0.4, 31337, 2**40 + 5))
         assert_identical(x, x0)
 

@@ -342,3 +342,45 @@ def test_kernel_variants_all_ran(monkeypatch):
         _engine.launch(keep, keep, "mask", 0.5, 0, 0, (51, 17, 1), start + 1)
     expected = {(kind, vec, mode) for kind, vec in _cuda.VARIANTS for mode in (0, 1, 2)}
     assert expected <= seen, expected - seen
+
+
+# --- bfloat16: int16 views of its bits, as torch bfloat16 CUDA tensors arrive ------------------
+
+
+def _bf16(shape, seed):
+    """bfloat16 bits (uint16) with NaNs of both signs, infinities, subnormals and zeros."""
+    f = data(shape, np.float32, seed)
+    flat = f.reshape(-1)
+    flat[6 : min(flat.size, 9)] = np.array([np.nan, -np.nan, 1e-39], np.float32)[: max(0, min(flat.size, 9) - 6)]
+    return naive.float32_to_bfloat16(f)
+
+
+@pytest.mark.parametrize("view", ["contiguous", "offset", "transposed", "stepped"])
+@pytest.mark.parametrize("op", ["dropout", "alpha"])
+def test_bfloat16_kernels(view, op):
+    """vec (contiguous), general (offset, transposed, stepped) kernels on bfloat16 bits."""
+    host = _bf16((6, 41), 20)
+    hv = VIEWS[view](host)
+    dv = VIEWS[view](to_gpu(host.view(np.int16)))
+    out = to_gpu(np.zeros(hv.shape, np.int16))
+    strides = _engine.mask_strides(hv.shape, ())
+    _engine.launch(dv, out, op, 0.3, 12, 3, strides)
+    ref = naive.dropout_bfloat16 if op == "dropout" else naive.alpha_dropout_bfloat16
+    assert_identical(to_host(out).view(np.uint16), ref(hv, 0.3, 12, 3))
+    cpu = np.zeros(hv.shape, np.int16)
+    _engine.launch(np.ascontiguousarray(hv).view(np.int16), cpu, op, 0.3, 12, 3, strides)
+    assert_identical(to_host(out), cpu)
+
+
+@pytest.mark.parametrize("inner", [16, 21])
+def test_bfloat16_rows_and_zero(inner, monkeypatch):
+    """Channel rows (4-wide and scalar), a dropped row's value, and p = 1 zeros."""
+    host = _bf16((3, 5, inner), 21)
+    axes = (2,)
+    for op, ref in (("dropout", naive.dropout_bfloat16), ("alpha", naive.alpha_dropout_bfloat16)):
+        out = to_gpu(np.zeros(host.shape, np.int16))
+        _engine.launch(to_gpu(host.view(np.int16)), out, op, 0.5, 7, 0, _engine.mask_strides(host.shape, axes))
+        assert_identical(to_host(out).view(np.uint16), ref(host, 0.5, 7, 0, axes))
+    out = to_gpu(np.full(host.shape, -1, np.int16))
+    _engine.launch(out, out, "zero", 1.0, 0, 0, _engine.mask_strides(host.shape, ()))
+    assert not to_host(out).any()

@@ -1,0 +1,93 @@
+"""The NumPy backend: CPU kernels through :func:`numbadrop._engine.launch`.
+
+Array kinds (the policy itself is :func:`numbadrop._validation.check_float_array`):
+
+- ``numpy.ma.MaskedArray``: the result is a masked array with the same mask;
+  masked elements keep their data (out of place: copied from the input; in
+  place: never written).
+- Other ``ndarray`` subclasses (``np.memmap``, ``np.matrix``, ...): computed on
+  the plain-ndarray view of their data; the result goes through the input's
+  ``__array_wrap__``, as a NumPy ufunc's does (``np.memmap`` -> ``ndarray``,
+  ``np.matrix`` -> ``np.matrix``).
+- Non-native byte order (``>f4`` on a little-endian machine, as read from
+  many file formats): computed through a native copy; the result is in native
+  order (in place: written back into the input).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from numbadrop import _engine
+from numbadrop._validation import check_float_array, check_writeable
+
+
+def check(x: object, name: str = "x") -> np.ndarray:
+    """A float NumPy array (array-likes converted): see :func:`check_float_array`."""
+    return check_float_array(x, name)
+
+
+def check_inplace(x: np.ndarray, name: str = "x") -> None:
+    check_writeable(x, name)
+
+
+def apply(x, op: str, p: float, seed: int, offset: int, broadcast: tuple[int, ...], inplace: bool):
+    """``op`` of ``x`` (see :mod:`numbadrop._dispatch`)."""
+    if type(x) is not np.ndarray:
+        if isinstance(x, np.ma.MaskedArray):
+            return _apply_masked(x, op, p, seed, offset, broadcast, inplace)
+        y = _apply(x.view(np.ndarray), op, p, seed, offset, broadcast, inplace)
+        return x if inplace else x.__array_wrap__(y)
+    return _apply(x, op, p, seed, offset, broadcast, inplace)
+
+
+def _apply(x: np.ndarray, op, p, seed, offset, broadcast, inplace) -> np.ndarray:
+    if not x.dtype.isnative:
+        y = _apply(x.astype(x.dtype.newbyteorder("=")), op, p, seed, offset, broadcast, True)
+        if not inplace:
+            return y
+        x[...] = y
+        return x
+    y = x if inplace else _empty_like(x, broadcast)
+    if op == "zero":
+        y[...] = 0
+    else:
+        _engine.launch(x, y, op, p, seed, offset, _engine.mask_strides(x.shape, broadcast))
+    return y
+
+
+def _empty_like(x: np.ndarray, broadcast: tuple[int, ...]) -> np.ndarray:
+    """The output: in ``x``'s memory order (``order='K'``) where the kernels can walk it so, else C order.
+
+    They can when the memory-contiguous axis of ``x`` is the mask's
+    contiguous axis or a broadcast one (a channels-last image under
+    ``dropout2d``, a transposed array under channel dropout); a transposed
+    array under element dropout gets a C-order output, walked in C order.
+    """
+    if x.flags.c_contiguous:
+        return np.empty(x.shape, x.dtype)
+    y = np.empty_like(x, order="K", subok=False)
+    if _engine.walks_memory_order(y.shape, y.strides, _engine.mask_strides(x.shape, broadcast)):
+        return y
+    return np.empty(x.shape, x.dtype)
+
+
+def _apply_masked(x: np.ma.MaskedArray, op, p, seed, offset, broadcast, inplace) -> np.ma.MaskedArray:
+    data = x.data  # the ndarray holding the values (a view)
+    masked = np.ma.getmaskarray(x)
+    y = _apply(data, op, p, seed, offset, broadcast, False)
+    if inplace:
+        np.copyto(data, y, where=~masked)
+        return x
+    np.copyto(y, data, where=masked)
+    return np.ma.MaskedArray(y, mask=np.ma.getmask(x).copy() if masked.any() else np.ma.nomask)
+
+
+def mask(shape: tuple[int, ...], broadcast: tuple[int, ...], p: float, seed: int, offset: int, device=None):
+    """The keep-mask as a NumPy array."""
+    out_shape = _engine.mask_shape(shape, broadcast)
+    if p == 0.0 or p == 1.0:
+        return np.full(out_shape, p == 0.0)
+    keep = np.empty(out_shape, np.bool_)
+    _engine.launch(keep, keep, "mask", p, seed, offset, _engine.mask_strides(out_shape, ()))
+    return keep
