@@ -77,4 +77,7 @@ def backend_of(x: object) -> ModuleType:
 
 def check_array(x: object, name: str = "x") -> object:
     """``x`` validated by its backend (see the module docstring)."""
+    as_tensor = getattr(x, "as_tensor", None)
+    if as_tensor is not None and getattr(x, "__autograd_leaf__", None) is not None:
+        x = as_tensor()  # a Parameter (DropConnect): its recorded leaf, so that its gradient is kept
     return backend_of(x).check(x, name)

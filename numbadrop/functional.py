@@ -24,7 +24,7 @@ from numbadrop._validation import (
     normalize_axes,
 )
 from numbadrop.autograd.primitive import primitive
-from numbadrop.autograd.tensor import is_recorded
+from numbadrop.autograd.tensor import bump, is_recorded
 from numbadrop.random import RngLike, check_rng, seed_offset
 
 __all__ = [
@@ -143,6 +143,8 @@ def _run(x, p, training, inplace, rng, broadcast, return_state, kind) -> Output:
     """Shared body of every forward: ``x`` and ``broadcast`` are already checked."""
     if is_recorded(x):
         return _recorded(lambda v: _run(v, p, training, inplace, rng, broadcast, True, kind), x, kind, return_state)
+    if inplace:
+        bump(x)  # a write the graph does not record (no_grad): a pending backward that needs x must see it
     backend = _dispatch.backend_of(x)
     shape = tuple(x.shape)
     p, training, return_state = _check_call(p, training, return_state, rng)

@@ -298,8 +298,9 @@ def _check_versions(node: Node) -> None:
         if box[0] != version:
             raise RuntimeError(
                 f"a value that {node.name}'s backward needs was modified in place after it was recorded "
-                f"(version {box[0]}, recorded at version {version}): compute a new array "
-                "(y = x * 2, not x *= 2) before that value is used again"
+                f"(version {box[0]}, recorded at version {version}) -- by an in-place operation (x *= 2, "
+                "x[i] = v, an inplace=True layer) or by an optimizer step before this backward. Compute a new "
+                "array instead (y = x * 2), and call optimizer.step() after backward()"
             )
 
 

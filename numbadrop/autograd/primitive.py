@@ -84,28 +84,51 @@ def primitive(forward: F | None = None, *, saves: tuple[int, ...] = ()) -> Any:
     @functools.wraps(forward)
     def recorded(*args: Any, **kwargs: Any) -> Any:
         owner = args[0] if args and hasattr(args[0], "_parameters") else None
-        params = bool(owner is not None and owner._parameters)
+        params = [p for p in owner._parameters.values() if p is not None] if owner is not None else []
         positions = [i for i, a in enumerate(args) if _is_operand(a)]
         operands = [source(args[i]) for i in positions]
         enabled = grad_enabled()
         live = enabled and any(node is not None for _, node, _ in operands)
+        if enabled and any(_is_operand(v) and source(v)[1] is not None for v in kwargs.values()):
+            raise TypeError(
+                f"{getattr(forward, '__qualname__', 'primitive')}: pass recorded arrays positionally "
+                "(keyword arguments of a primitive are constants, so their gradient would be lost)"
+            )
         plain = list(args)
         for i, (value, _, _) in zip(positions, operands, strict=True):
             plain[i] = value
-        if not (live or (enabled and params and graph.module_context() == "train")):
+        context = graph.module_context()
+        if not (live or (enabled and params and context == "train")):
             return _call(forward, plain, kwargs, recording=False)[0]
-        y, backprop = _call(forward, plain, kwargs, recording=True)
+        result = _call(forward, plain, kwargs, recording=True)
+        if not (isinstance(result, tuple) and len(result) == 2 and (result[1] is None or callable(result[1]))):
+            raise TypeError(
+                f"{getattr(forward, '__qualname__', 'primitive')} must return (y, backprop) with one array y, "
+                f"got {type(result).__name__}"
+            )
+        y, backprop = result
         originals = [args[i] for i in positions]
         if backprop is None:
             for original, (value, _, _) in zip(originals, operands, strict=True):
                 if y is value:
                     return original  # a pass-through: the input itself, with its history
             return y
+        if not isinstance(y, (np.ndarray, np.generic, float)):
+            raise TypeError(
+                f"{getattr(forward, '__qualname__', 'primitive')} must return one array as y, got {type(y).__name__}"
+            )
+        if params and context == "eval":  # an eval-mode call: its parameters are constants
+            backprop = _frozen(backprop)
         name = type(owner).__name__ if owner is not None else getattr(forward, "__name__", "primitive")
+        # The parameters' versions: an optimizer step before this backward would change what it reads.
+        versions = tuple((p._box, p._box[0], None) for p in params)
         for original, (value, _, _) in zip(originals, operands, strict=True):
             if y is value:  # written in place into this input
-                return _in_place(name, original, y, operands, backprop, params, saves, originals)
-        return record(name, y, tuple(operands), backprop, keep=saves, params=params, holders=tuple(originals))
+                return _in_place(name, original, y, operands, backprop, bool(params), saves, originals, versions)
+        return record(
+            name, y, tuple(operands), backprop, keep=saves, params=bool(params) and context == "train",
+            holders=tuple(originals), extra_saved=versions,
+        )  # fmt: skip
 
     recorded.__wrapped_primitive__ = forward  # type: ignore[attr-defined]
     return recorded
@@ -121,9 +144,25 @@ def _call(forward: Callable[..., Any], args: list[Any], kwargs: dict[str, Any], 
         state.enabled, state.recording_call = previous
 
 
-def _in_place(name, original, y, operands, backprop, params, saves, originals) -> Tensor:
+def _frozen(backprop: Callable[[np.ndarray], Any]) -> Callable[[np.ndarray], Any]:
+    """``backprop`` with parameter gradients switched off (``Parameter.accumulate`` skips)."""
+
+    def frozen(grad: np.ndarray) -> Any:
+        state = graph._state
+        previous = getattr(state, "frozen", False)
+        state.frozen = True
+        try:
+            return backprop(grad)
+        finally:
+            state.frozen = previous
+
+    return frozen
+
+
+def _in_place(name, original, y, operands, backprop, params, saves, originals, versions) -> Tensor:
     parents = tuple(node for _, node, _ in operands)
     saved = tuple((operands[i][2], operands[i][2][0] + 1, originals[i]) for i in saves if operands[i][2] is not None)
+    saved += versions
     node = Node(f"{name} (in place)", parents, backprop, y.shape, y.dtype, params=params, saved=saved)
     if isinstance(original, Tensor):
         return rebase(original, node)

@@ -34,8 +34,9 @@ class UfuncRule:
 
 #: ufunc -> its rule for ``ufunc(*args)``.
 UFUNCS: dict[np.ufunc, UfuncRule] = {}
-#: ufunc -> ``vjp(g, ans, x, axis, keepdims)`` for ``ufunc.reduce(x, axis, keepdims=...)``.
-REDUCTIONS: dict[np.ufunc, Vjp] = {}
+#: ufunc -> ``(vjp(g, ans, x, axis, keepdims), reads the values)`` for ``ufunc.reduce(x, axis, keepdims=...)``;
+#: a product that reads only ``x.shape`` gets a stand-in of that shape, not the values.
+REDUCTIONS: dict[np.ufunc, tuple[Vjp, bool]] = {}
 #: NumPy function -> an implementation built from recorded operations.
 FUNCTIONS: dict[Callable[..., Any], Callable[..., Any]] = {}
 #: Functions and ufuncs whose result is a constant of the inputs' values
@@ -72,6 +73,8 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...], dtype: np.dtype | None
     """
     grad = np.asarray(grad)
     if grad.shape != shape:
+        if grad.ndim < len(shape):  # NumPy also drops leading length-1 axes of an assigned value
+            grad = grad.reshape((1,) * (len(shape) - grad.ndim) + grad.shape)
         extra = grad.ndim - len(shape)
         if extra > 0:
             grad = grad.sum(axis=tuple(range(extra)))

@@ -114,8 +114,15 @@ class Tensor(np.ndarray):
         return result
 
     def detach(self) -> np.ndarray:
-        """The values as a plain ``ndarray`` (same memory); no gradient flows through it."""
-        return np.ndarray.view(self, np.ndarray)
+        """The values as a plain, read-only ``ndarray`` (same memory); no gradient flows through it.
+
+        Read-only because numbadrop could not see a write through it (a
+        pending backward would read the new values); ``.detach().copy()``
+        gives values to modify.
+        """
+        view = np.ndarray.view(self, np.ndarray)
+        view.flags.writeable = False
+        return view
 
     def backward(self, grad: object = None, retain_graph: bool = False) -> None:
         """Backpropagate from this value, adding gradients into every parameter it depends on.
@@ -137,7 +144,10 @@ class Tensor(np.ndarray):
         """
         node = self._node
         if node is None or node is _UNTRACKED:
-            raise RuntimeError("backward() needs a recorded value (this one has no graph: a constant)")
+            raise RuntimeError(
+                "backward() needs a recorded value, and this one is a constant: it was computed under "
+                "numbadrop.no_grad(), by a module in eval mode, or from values that carry no gradient"
+            )
         _check_fresh(self)
         if grad is None:
             if self.ndim != 0:
@@ -147,7 +157,7 @@ class Tensor(np.ndarray):
             grad = np.asarray(grad.detach() if isinstance(grad, Tensor) else grad)
             if grad.shape != self.shape:
                 raise ValueError(f"grad has shape {grad.shape}, expected this value's shape {self.shape}")
-            if grad.dtype.kind != "f":
+            if not is_float_dtype(grad.dtype):
                 raise TypeError(f"grad must be a float array, got dtype {grad.dtype}")
         backward([(node, grad)], retain_graph=bool(retain_graph), require_sink=True)
 
@@ -157,6 +167,10 @@ class Tensor(np.ndarray):
 
     def __array_function__(self, func: Callable[..., Any], types: Iterable[type], args: tuple, kwargs: dict) -> Any:
         return dispatch_function(func, args, kwargs)
+
+    def __array_wrap__(self, array: np.ndarray, context: Any = None, return_scalar: bool = False) -> Any:
+        # What NumPy (or a library mimicking a ufunc) computed from us outside the graph: plain values.
+        return array[()] if return_scalar else array
 
     def __getitem__(self, key: Any) -> Any:
         return getitem(self, key)
@@ -189,79 +203,15 @@ class Tensor(np.ndarray):
         """Recorded transpose."""
         return np.transpose(self)
 
-    def swapaxes(self, axis1: int, axis2: int) -> Any:  # type: ignore[override]
-        """Recorded ``numpy.swapaxes``."""
-        return np.swapaxes(self, axis1, axis2)
-
-    def squeeze(self, axis: Any = None) -> Any:  # type: ignore[override]
-        """Recorded ``numpy.squeeze``."""
-        return np.squeeze(self, axis)
-
-    def ravel(self, order: str = "C") -> Any:  # type: ignore[override]
-        """Recorded ``numpy.ravel``."""
-        return np.ravel(self, order)
-
     def flatten(self, order: str = "C") -> Any:  # type: ignore[override]
         """Recorded flattened copy."""
         return np.copy(np.ravel(self, order))
-
-    def copy(self, order: str = "C") -> Any:  # type: ignore[override]
-        """Recorded copy."""
-        return np.copy(self, order=order)
 
     def astype(
         self, dtype: Any, order: str = "K", casting: str = "unsafe", subok: bool = True, copy: bool = True
     ) -> Any:  # type: ignore[override]
         """Recorded dtype conversion (the gradient is converted back)."""
         return astype(self, np.dtype(dtype), order=order, casting=casting, copy=copy)
-
-    def sum(self, axis: Any = None, dtype: Any = None, out: Any = None, keepdims: bool = False, **kwargs: Any) -> Any:  # type: ignore[override]
-        """Recorded ``numpy.sum``."""
-        return np.sum(self, axis=axis, dtype=dtype, out=out, keepdims=keepdims, **kwargs)
-
-    def mean(self, axis: Any = None, dtype: Any = None, out: Any = None, keepdims: bool = False, **kwargs: Any) -> Any:  # type: ignore[override]
-        """Recorded ``numpy.mean``."""
-        return np.mean(self, axis=axis, dtype=dtype, out=out, keepdims=keepdims, **kwargs)
-
-    def var(
-        self,
-        axis: Any = None,
-        dtype: Any = None,
-        out: Any = None,
-        ddof: float = 0,
-        keepdims: bool = False,
-        **kwargs: Any,
-    ) -> Any:  # type: ignore[override]
-        """Recorded ``numpy.var``."""
-        return np.var(self, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims, **kwargs)
-
-    def std(
-        self,
-        axis: Any = None,
-        dtype: Any = None,
-        out: Any = None,
-        ddof: float = 0,
-        keepdims: bool = False,
-        **kwargs: Any,
-    ) -> Any:  # type: ignore[override]
-        """Recorded ``numpy.std``."""
-        return np.std(self, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims, **kwargs)
-
-    def max(self, axis: Any = None, out: Any = None, keepdims: bool = False, **kwargs: Any) -> Any:  # type: ignore[override]
-        """Recorded ``numpy.max`` (ties share the gradient equally, like ``torch.amax``)."""
-        return np.max(self, axis=axis, out=out, keepdims=keepdims, **kwargs)
-
-    def min(self, axis: Any = None, out: Any = None, keepdims: bool = False, **kwargs: Any) -> Any:  # type: ignore[override]
-        """Recorded ``numpy.min`` (ties share the gradient equally, like ``torch.amin``)."""
-        return np.min(self, axis=axis, out=out, keepdims=keepdims, **kwargs)
-
-    def clip(self, min: Any = None, max: Any = None, out: Any = None, **kwargs: Any) -> Any:  # type: ignore[override]
-        """Recorded ``numpy.clip``."""
-        return np.clip(self, min, max, out=out, **kwargs)
-
-    def dot(self, b: Any, out: Any = None) -> Any:  # type: ignore[override]
-        """Recorded ``numpy.dot``."""
-        return np.dot(self, b, out=out)
 
     @property
     def shape(self) -> tuple[int, ...]:  # type: ignore[override]
@@ -275,17 +225,25 @@ class Tensor(np.ndarray):
         np.ndarray.shape.__set__(self, value)
 
 
-def _refused(name: str) -> Callable[..., Any]:
+def _method(name: str, kind: str) -> Callable[..., Any]:
+    """``ndarray.<name>`` for a Tensor: through NumPy's recorded function, refused, or on the plain values."""
+    recorded = getattr(np, name) if kind == "recorded" else None
     method = getattr(np.ndarray, name)
 
-    def refused(self: Tensor, *args: Any, **kwargs: Any) -> Any:
-        if _live(self):
+    def call(self: Tensor, *args: Any, **kwargs: Any) -> Any:
+        if recorded is not None:
+            return recorded(self, *args, **kwargs)
+        if kind == "refused" and _live(self):
             raise TypeError(f"ndarray.{name}() on a recorded value is not differentiated by numbadrop. {_ADVICE}")
-        return method(self.view(np.ndarray), *args, **kwargs)
+        return method(np.ndarray.view(self, np.ndarray), *args, **kwargs)
 
-    refused.__name__ = name
-    refused.__doc__ = f"``ndarray.{name}``; raises ``TypeError`` on a recorded value."
-    return refused
+    call.__name__ = name
+    call.__doc__ = {
+        "recorded": f"Recorded ``numpy.{name}`` (see :mod:`numbadrop.autograd.vjps`).",
+        "refused": f"``ndarray.{name}``; raises ``TypeError`` on a recorded value.",
+        "plain": f"``ndarray.{name}`` of the values: its result carries no gradient.",
+    }[kind]
+    return call
 
 
 _ADVICE = (
@@ -293,32 +251,26 @@ _ADVICE = (
     "or define it as a differentiable operation with numbadrop.autograd.primitive (forward and backward)."
 )
 
-# ndarray methods that write in place or build new values without going through
-# a ufunc or a NumPy function numbadrop could see.
+# The ndarray methods whose arguments mirror a NumPy function: they go through it, so they are recorded.
+for _name in ("sum", "mean", "var", "std", "max", "min", "clip", "squeeze", "swapaxes", "ravel", "dot", "copy"):
+    setattr(Tensor, _name, _method(_name, "recorded"))
+# Methods that write in place or build new values without going through a ufunc or a NumPy function.
 for _name in (
     "fill", "sort", "partition", "put", "resize", "setfield", "byteswap", "take", "repeat", "compress",
     "choose", "diagonal", "trace", "searchsorted", "conj", "conjugate", "getfield", "__copy__", "__deepcopy__",
 ):  # fmt: skip
-    setattr(Tensor, _name, _refused(_name))
-
-
-def _plain_method(name: str) -> Callable[..., Any]:
-    method = getattr(np.ndarray, name)
-
-    def plain(self: Tensor, *args: Any, **kwargs: Any) -> Any:
-        return method(np.ndarray.view(self, np.ndarray), *args, **kwargs)
-
-    plain.__name__ = name
-    plain.__doc__ = f"``ndarray.{name}`` of the values: its result carries no gradient."
-    return plain
-
-
+    setattr(Tensor, _name, _method(_name, "refused"))
 # Results without a gradient (indices, a rounding): computed on the plain values.
 for _name in ("argmax", "argmin", "argsort", "argpartition", "nonzero", "round"):
-    setattr(Tensor, _name, _plain_method(_name))
+    setattr(Tensor, _name, _method(_name, "plain"))
 
 
 # --- wrapping and unwrapping ------------------------------------------------------
+def is_float_dtype(dtype: np.dtype) -> bool:
+    """Floating point dtypes gradients are computed in: NumPy's and ``ml_dtypes.bfloat16``."""
+    return dtype.kind == "f" or dtype.name == "bfloat16"
+
+
 def _live(t: Tensor) -> bool:
     return t._node is not None and grad_enabled()
 
@@ -384,19 +336,18 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
         Conversion of ``data``.
     """
     array = np.array(data, dtype=dtype, copy=True)
-    if requires_grad and array.dtype.kind != "f":
+    if requires_grad and not is_float_dtype(array.dtype):
         raise TypeError(f"only float arrays can require gradients, got dtype {array.dtype}")
     node = Node("leaf", (), None, array.shape, array.dtype, sink=_GradSlot()) if requires_grad else None
     return wrap(array, node)
 
 
 def _version_box(y: np.ndarray, operands: Iterable[tuple[Any, list[int] | None]]) -> list[int] | None:
-    """The version counter ``y`` shares with an operand whose memory it views, if any."""
-    if y.base is None:
-        return None
+    """The version counter ``y`` shares with an operand whose memory it is or views, if any."""
     for plain, box in operands:
-        if box is not None and isinstance(plain, np.ndarray) and np.may_share_memory(y, plain):
-            return box
+        if box is not None and isinstance(plain, np.ndarray):
+            if y is plain or (y.base is not None and np.may_share_memory(y, plain)):
+                return box
     return None
 
 
@@ -407,16 +358,18 @@ def record(
     backprop: Callable[[np.ndarray], Any],
     *,
     keep: tuple[int, ...] = (),
+    keep_output: bool = False,
     params: bool = False,
     holders: tuple[Any, ...] = (),
+    extra_saved: tuple[tuple[list[int], int, Any], ...] = (),
 ) -> Any:
     """Record ``y = op(operands)`` with ``backprop`` and return ``y`` as a Tensor.
 
     ``operands`` are :func:`source` triples; ``keep`` lists the operands the
-    closure reads at backward (their versions are checked then); ``holders``
-    are objects the node keeps alive with them (the tensors the closure's
-    arrays came from). With no recorded operand and no parameters, ``y`` is
-    returned as it is.
+    closure reads at backward and ``keep_output`` says whether it reads
+    ``y`` (their versions are checked then); ``holders`` are objects the node
+    keeps alive with them (the tensors the closure's arrays came from). With
+    no recorded operand and no parameters, ``y`` is returned as it is.
     """
     parents = tuple(node for _, node, _ in operands)
     if not params and not any(node is not None for node in parents):
@@ -428,16 +381,30 @@ def record(
     )
     if not isinstance(y, np.ndarray):
         y = np.asarray(y)
+    box = _version_box(y, ((p, b) for p, _, b in operands)) or [0]
+    saved += extra_saved
+    if keep_output:
+        saved += ((box, box[0], None),)
     node = Node(name, parents, backprop, y.shape, y.dtype, params=params, saved=saved)
-    return wrap(y, node, _version_box(y, ((p, b) for p, _, b in operands)))
+    return wrap(y, node, box)
 
 
 def rebase(t: Tensor, node: Node) -> Tensor:
     """After an in-place write into ``t``: ``t`` now holds ``node``'s value (a new version)."""
+    _check_not_leaf(t)
     t._box[0] += 1
     t._ver = t._box[0]
     t._node = node
     return t
+
+
+def _check_not_leaf(t: Tensor) -> None:
+    node = t._node
+    if node is not None and not node.parents and node.sink is not None and grad_enabled():
+        raise RuntimeError(
+            "an in-place operation on a tensor made with requires_grad=True (a leaf whose .grad backward fills) "
+            "would lose its gradient: compute a new array (y = x * 2), or change it under numbadrop.no_grad()"
+        )
 
 
 def bump(t: object) -> None:
@@ -471,18 +438,24 @@ def dispatch_ufunc(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) ->
     plain = tuple(p for p, _, _ in operands)
     outs = kwargs.pop("out", None)
     live = any(node is not None for _, node, _ in operands)
+    name = f"np.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
+    if method == "at":  # unbuffered in place into the first operand
+        if live:
+            raise _unrecorded(f"{name} (in place)")
+        bump(inputs[0])
+        return ufunc.at(*plain, **kwargs)
     if outs is not None:
         return _ufunc_into(ufunc, method, inputs, operands, plain, outs, kwargs, live)
     result = getattr(ufunc, method)(*plain, **kwargs)
     if not live or ufunc in registry.CONSTANT_FUNCTIONS or not _is_float(result):
         return result
-    name = f"np.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
-    backprop = _ufunc_backprop(ufunc, method, operands, result, kwargs, name)
-    keep = tuple(range(len(operands))) if method != "__call__" or registry.UFUNCS[ufunc].keep_inputs else ()
-    return record(name, result, operands, backprop, keep=keep, holders=inputs)
+    backprop, keep_inputs, keep_output = _ufunc_backprop(ufunc, method, operands, result, kwargs, name)
+    keep = tuple(range(len(operands))) if keep_inputs else ()
+    return record(name, result, operands, backprop, keep=keep, keep_output=keep_output, holders=inputs)
 
 
-def _ufunc_backprop(ufunc: np.ufunc, method: str, operands: tuple, result: Any, kwargs: dict, name: str) -> Callable:
+def _ufunc_backprop(ufunc: np.ufunc, method: str, operands: tuple, result: Any, kwargs: dict, name: str) -> tuple:
+    """``(backprop, reads the operands, reads the result)`` of one ufunc call, or TypeError."""
     shapes = [np.shape(p) for p, _, _ in operands]
     dtypes = [getattr(p, "dtype", None) for p, _, _ in operands]
     if method == "__call__" and ufunc in registry.UFUNCS and _CALL_KWARGS.issuperset(kwargs):
@@ -491,7 +464,8 @@ def _ufunc_backprop(ufunc: np.ufunc, method: str, operands: tuple, result: Any, 
         ans = result if rule.keep_output else None
         if len(operands) == 1:
             (vjp,) = rule.vjps
-            return lambda g: unbroadcast_to(vjp(g, ans, *args), shapes[0], dtypes[0])
+            single = lambda g: unbroadcast_to(vjp(g, ans, *args), shapes[0], dtypes[0])  # noqa: E731
+            return single, rule.keep_inputs, rule.keep_output
 
         def backprop(g: np.ndarray) -> tuple:
             return tuple(
@@ -499,13 +473,16 @@ def _ufunc_backprop(ufunc: np.ufunc, method: str, operands: tuple, result: Any, 
                 for i, (vjp, shape, dtype) in enumerate(zip(rule.vjps, shapes, dtypes, strict=True))
             )
 
-        return backprop
+        return backprop, rule.keep_inputs, rule.keep_output
     if method == "reduce" and ufunc in registry.REDUCTIONS and _REDUCE_KWARGS.issuperset(kwargs):
-        vjp = registry.REDUCTIONS[ufunc]
+        vjp, reads_values = registry.REDUCTIONS[ufunc]
         (x,) = (p for p, _, _ in operands)
+        if not reads_values:  # only the shape: keep a zero-byte stand-in, not the values
+            x, result = np.broadcast_to(np.empty((), x.dtype), x.shape), None
         axis = kwargs.get("axis", 0)
         keepdims = kwargs.get("keepdims", False)
-        return lambda g: vjp(g, result, x, axis, keepdims).astype(x.dtype, copy=False)
+        backprop = lambda g: vjp(g, result, x, axis, keepdims).astype(x.dtype, copy=False)  # noqa: E731
+        return backprop, reads_values, reads_values
     raise _unrecorded(name + (f" with {sorted(kwargs)}" if kwargs else ""))
 
 
@@ -530,7 +507,7 @@ def _ufunc_into(ufunc, method, inputs, operands, plain, outs, kwargs, live) -> A
     (target,) = outs
     if not isinstance(target, Tensor):
         # Booleans and integers may go into a plain array (they carry no gradient); floats would lose theirs.
-        if plain_outs[0].dtype.kind in "fc":
+        if is_float_dtype(plain_outs[0].dtype) or plain_outs[0].dtype.kind == "c":
             raise TypeError(
                 f"{name}(..., out=<plain array>) would store a recorded result in an array that carries no "
                 "gradient: write y = ... (a new array) instead, or compute it under numbadrop.no_grad()"
@@ -547,7 +524,7 @@ def _ufunc_into(ufunc, method, inputs, operands, plain, outs, kwargs, live) -> A
         )
     getattr(ufunc, method)(*plain, out=plain_outs, **kwargs)
     result = target_data.copy() if rule.keep_output else target_data
-    backprop = _ufunc_backprop(ufunc, method, operands, result, kwargs, name)
+    backprop = _ufunc_backprop(ufunc, method, operands, result, kwargs, name)[0]
     keep = tuple(range(len(operands))) if rule.keep_inputs else ()
     parents = tuple(n for _, n, _ in operands)
     saved = tuple((b, b[0], inputs[i]) for i in keep if (b := operands[i][2]) is not None)
@@ -557,6 +534,22 @@ def _ufunc_into(ufunc, method, inputs, operands, plain, outs, kwargs, live) -> A
 
 # --- NumPy functions -----------------------------------------------------------------
 _WRITERS = {np.copyto, np.put, np.place, np.putmask, np.fill_diagonal, np.put_along_axis}
+_LIKE = {np.zeros_like, np.ones_like, np.empty_like, np.full_like}
+
+
+def _write(func: Callable[..., Any], name: str, args: tuple, kwargs: dict) -> Any:
+    """A NumPy function that writes into its first argument: allowed where no gradient is lost."""
+    values = list(args) + list(kwargs.values())
+    destination, sources = values[0], values[1:]
+    if isinstance(destination, Tensor) and _live(destination):
+        raise TypeError(f"{name} writes into a recorded value, which numbadrop does not record. {_ADVICE}")
+    if grad_enabled() and _any_live(tuple(sources)):
+        raise TypeError(
+            f"{name} would store a recorded value in an array that carries no gradient: build the result with "
+            "recorded operations (np.where, np.concatenate, indexing a Tensor), or do it under numbadrop.no_grad()"
+        )
+    bump(destination)
+    return func(*_strip(args), **{k: _strip(v) for k, v in kwargs.items()})
 
 
 def _any_live(value: Any) -> bool:
@@ -592,11 +585,10 @@ def dispatch_function(func: Callable[..., Any], args: tuple, kwargs: dict) -> An
             return impl(*args, **kwargs)
     name = f"np.{func.__name__}"
     if func in _WRITERS:
-        for t in (a for a in (*args, *kwargs.values()) if isinstance(a, Tensor)):
-            if live and t is args[0]:
-                raise TypeError(f"{name} writes into a recorded value, which numbadrop does not record. {_ADVICE}")
-            bump(t)
-        return func(*_strip(args), **{k: _strip(v) for k, v in kwargs.items()})
+        return _write(func, name, args, kwargs)
+    if func in _LIKE and grad_enabled() and any(isinstance(a, Tensor) for a in args[:1]):
+        # A buffer to fill (``out = np.zeros_like(h); out[i] = ...``): a Tensor, so that the writes are recorded.
+        return wrap(func(*_strip(args), **{k: _strip(v) for k, v in kwargs.items()}), None)
     if not live or func in registry.CONSTANT_FUNCTIONS:
         return func(*_strip(args), **{k: _strip(v) for k, v in kwargs.items()})
     try:
@@ -651,7 +643,8 @@ def setitem(t: Tensor, key: Any, value: Any) -> None:
         return
     old = None
     if _live(t):
-        _check_fresh(t)
+        if not _is_region(value, t, key):  # ``t[key] op= v``: the view at key was changed in place, then stored
+            _check_fresh(t)
         old = t._node
     vshape, vdtype = np.shape(vplain), getattr(vplain, "dtype", None)
     target[key] = vplain
@@ -667,6 +660,22 @@ def setitem(t: Tensor, key: Any, value: Any) -> None:
         return g_old, g_value
 
     rebase(t, Node("setitem (in place)", (old, vnode), backprop, target.shape, target.dtype))
+
+
+def _is_region(value: Any, t: Tensor, key: Any) -> bool:
+    """True when ``value`` is the fresh view of ``t[key]`` itself (what ``t[key] *= 2`` stores back).
+
+    ``t``'s recorded history then still holds everywhere but at ``key``, and
+    the write about to be recorded replaces exactly that region.
+    """
+    if not isinstance(value, Tensor) or value._box is not t._box or value._ver != value._box[0]:
+        return False
+    region, data = _plain(t)[key], _plain(value)
+    return (
+        region.__array_interface__["data"][0] == data.__array_interface__["data"][0]
+        and region.shape == data.shape
+        and region.strides == data.strides
+    )
 
 
 def astype(t: Any, dtype: np.dtype, **kwargs: Any) -> Any:

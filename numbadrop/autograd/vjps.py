@@ -104,7 +104,7 @@ def _extremum_vjp(g: np.ndarray, ans: Any, x: np.ndarray, axis: Any, keepdims: b
     return _expand(g, x, axis, keepdims) * share
 
 
-REDUCTIONS.update({np.add: _sum_vjp, np.maximum: _extremum_vjp, np.minimum: _extremum_vjp})
+REDUCTIONS.update({np.add: (_sum_vjp, False), np.maximum: (_extremum_vjp, True), np.minimum: (_extremum_vjp, True)})
 
 
 def _no_out(name: str, out: Any = None, **unsupported: Any) -> None:
@@ -112,7 +112,7 @@ def _no_out(name: str, out: Any = None, **unsupported: Any) -> None:
     if out is not None or given:
         raise TypeError(
             f"np.{name} of a recorded value supports no {['out', *given] if out is not None else given} argument: "
-            "compute a new array instead"
+            "compute a new array instead (or do it under numbadrop.no_grad() if no gradient should flow)"
         )
 
 
@@ -339,9 +339,15 @@ def _dot(a, b, out=None):
 
 def _norm(x, ord=None, axis=None, keepdims=False):
     """``np.linalg.norm`` for the 2-norm / Frobenius norm; gradient 0 at the zero vector, as in torch."""
-    if ord not in (None, 2, "fro") or (ord == 2 and axis is None and np.ndim(source(x)[0]) > 1):
-        raise TypeError(f"np.linalg.norm of a recorded value is differentiated for ord=None/'fro'/2 only, got {ord!r}")
     operand = source(x)
+    ndim = np.ndim(operand[0])
+    vector = isinstance(axis, (int, np.integer)) or (axis is None and ndim == 1)
+    if not (ord is None or (ord == 2 and vector) or (ord == "fro" and not vector)):
+        raise TypeError(
+            f"np.linalg.norm(ord={ord!r}, axis={axis!r}) of a recorded value has no gradient rule in numbadrop "
+            "(the Euclidean / Frobenius norm has: ord=None). Wrap it in numbadrop.no_grad() or apply it to "
+            "x.detach() if no gradient should flow through it, or define it with numbadrop.autograd.primitive."
+        )
     value = np.asarray(operand[0])
     y = np.sqrt(np.sum(value * value, axis=axis, keepdims=keepdims))
 
@@ -351,7 +357,7 @@ def _norm(x, ord=None, axis=None, keepdims=False):
             share = np.where(norm == 0, 0.0, value / norm)
         return (_expand(g, value, axis, keepdims) * share).astype(value.dtype, copy=False)
 
-    return record("norm", y, (operand,), backprop, keep=(0,), holders=(x,))
+    return record("norm", y, (operand,), backprop, keep=(0,), keep_output=True, holders=(x,))
 
 
 def _astype_function(x, dtype, /, *, copy=True, device=None):

@@ -1,10 +1,10 @@
 """Losses: ``loss = loss_fn(output, target)``; ``loss.backward()`` or ``loss_fn.backward()``.
 
-In training mode (the default) a loss call is recorded like any layer: it
-returns a 0-d :class:`~numbadrop.autograd.Tensor`, so ``loss.backward()``
-backpropagates through the whole graph that made ``output``, and
-``float(loss)``, ``loss.item()`` and f-strings give its value. Under
-:class:`~numbadrop.no_grad` it returns a NumPy scalar. ``loss_fn.backward()``
+A loss call returns a 0-d :class:`~numbadrop.autograd.Tensor`: in training
+mode (the default) it is recorded like any layer, so ``loss.backward()``
+backpropagates through the whole graph that made ``output``; under
+:class:`~numbadrop.no_grad` it is a constant. ``float(loss)``,
+``loss.item()`` and f-strings give its value. ``loss_fn.backward()``
 returns ``dloss/doutput`` of the latest call, for ``model.backward(...)``.
 """
 
@@ -15,6 +15,7 @@ from collections.abc import Callable
 import numpy as np
 
 from numbadrop.nn.module import Module
+from numbadrop.autograd.tensor import wrap
 from numbadrop.nn.tape import is_recording, primitive
 
 __all__ = ["CrossEntropyLoss", "MSELoss"]
@@ -102,7 +103,7 @@ class CrossEntropyLoss(_Loss):
         divisor = max(n if self.reduction == "mean" else 1, 1)
         loss = _scalar(per_sample.sum() / divisor, logits.dtype)
         if not is_recording():
-            return loss[()], None
+            return wrap(loss, None), None  # a constant: .item() works, .backward() says why not
 
         def backprop(g: np.ndarray) -> tuple[np.ndarray, None]:
             grad = np.exp(log_p)
@@ -145,7 +146,7 @@ class MSELoss(_Loss):
         divisor = max(diff.size, 1) if self.reduction == "mean" else 1
         loss = _scalar(np.vdot(diff, diff) / divisor, diff.dtype)
         if not is_recording():
-            return loss[()], None
+            return wrap(loss, None), None  # a constant: .item() works, .backward() says why not
 
         def backprop(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             grad = diff * diff.dtype.type(2.0 * float(g) / divisor)

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from numbadrop.autograd.graph import Node, Tape, active_tape, grad_enabled, module_call, module_context
-from numbadrop.autograd.tensor import Tensor, is_recorded, wrap
+from numbadrop.autograd.tensor import Tensor, is_float_dtype, is_recorded, wrap
 from numbadrop.nn.parameter import Parameter
 
 
@@ -166,16 +166,21 @@ class Module:
         tape = active_tape()
         if tape is None:
             tape = Tape()
-        wrapped, inputs = _boundaries(args)
+        given = (*args, *kwargs.values())
+        wrapped, inputs = _boundaries(given)
         with module_call("train", tape):
-            out = self.forward(*wrapped, **kwargs)
+            out = self.forward(*wrapped[: len(args)], **dict(zip(kwargs, wrapped[len(args) :], strict=True)))
         tape.inputs = inputs
         tape.output = out._node if isinstance(out, Tensor) else None
         object.__setattr__(self, "_tape", tape)
-        object.__setattr__(self, "_out_shape", np.shape(out) if isinstance(out, np.ndarray) else None)
-        for arg, given in zip(wrapped, args, strict=True):
-            if out is arg and not isinstance(given, Tensor):
-                return given  # the caller's own array (Identity, an in-place layer): ``backward`` still works
+        object.__setattr__(self, "_out_shape", out.shape if isinstance(out, np.ndarray) else None)
+        for arg, original in zip(wrapped, given, strict=True):
+            if out is arg:  # the input itself came back (Identity, a layer working in place)
+                if not isinstance(original, Tensor):
+                    return original  # the caller's own array: ``backward`` still works
+                if out._ver != original._ver:  # changed in place, so ``original`` (same memory) now has that history
+                    original._node, original._ver = out._node, out._ver
+                return original
         return out
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
@@ -284,7 +289,7 @@ def _boundaries(args: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[Node, ...
     """
     wrapped, nodes = [], []
     for arg in args:
-        if isinstance(arg, np.ndarray) and arg.dtype.kind == "f":
+        if isinstance(arg, np.ndarray) and is_float_dtype(arg.dtype):
             if is_recorded(arg):
                 node = Node("input", (arg._node,), _identity, arg.shape, arg.dtype)
                 arg = wrap(arg.view(np.ndarray), node, arg._box)
