@@ -280,6 +280,7 @@ class Optimizer:
                 if state is None:
                     state = self.state[p] = {}
                 self._update(p.data, grad, state, group)
+                p.bump_version()  # a backward still pending on the old values must not use the new ones
         return loss
 
     def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> None:

@@ -42,16 +42,30 @@ class Parameter:
     array([ 2., -4.])
     """
 
-    __slots__ = ("_box", "data", "grad")
+    __slots__ = ("_box", "_data", "grad")
     #: Every backward that reaches a parameter adds into its gradient.
     always = True
 
     def __init__(self, data: np.ndarray) -> None:
         if not isinstance(data, np.ndarray) or data.dtype.kind != "f":
             raise TypeError(f"Parameter data must be a float numpy.ndarray, got {data!r}")
-        self.data = data
-        self.grad: np.ndarray | None = None
         self._box = [0]
+        self._data = data
+        self.grad: np.ndarray | None = None
+
+    @property
+    def data(self) -> np.ndarray:
+        """The values (optimizers update them in place)."""
+        return self._data
+
+    @data.setter
+    def data(self, value: np.ndarray) -> None:
+        self._data = value
+        self.bump_version()
+
+    def bump_version(self) -> None:
+        """Count a change of the values: a pending backward that read the old ones raises instead."""
+        self._box[0] += 1
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -69,7 +83,13 @@ class Parameter:
         return self.data.ndim
 
     def accumulate(self, grad: np.ndarray) -> None:
-        """Add ``grad`` to ``self.grad`` (allocating it on first use)."""
+        """Add ``grad`` to ``self.grad`` (allocating it on first use).
+
+        Skipped inside the backward of an eval-mode module call, whose
+        parameters are constants.
+        """
+        if getattr(graph._state, "frozen", False):
+            return
         if self.grad is None:
             self.grad = np.array(grad, dtype=self.data.dtype, copy=True)
         else:
@@ -107,22 +127,30 @@ class Parameter:
     def __len__(self) -> int:
         return len(self.data)
 
-    @property
-    def T(self) -> Any:
-        """Recorded transpose of the data."""
-        return np.transpose(self)
+    def __getattr__(self, name: str) -> Any:
+        # Array attributes and methods (``.T``, ``.sum()``, ``.max()``, ``.size``...) as on a torch
+        # parameter: those of the recorded leaf (or of the plain data when nothing is recorded).
+        if name.startswith("__") or name in Parameter.__slots__:
+            raise AttributeError(name)
+        return getattr(self.as_tensor(), name)
 
-    def reshape(self, *shape: Any) -> Any:
-        """Recorded reshape of the data."""
-        return np.reshape(self, shape[0] if len(shape) == 1 else shape)
 
-    def sum(self, axis: Any = None, keepdims: bool = False) -> Any:
-        """Recorded sum of the data."""
-        return np.sum(self, axis=axis, keepdims=keepdims)
+def _in_place(ufunc: np.ufunc) -> Any:
+    def update(self: Parameter, other: Any) -> Parameter:
+        if grad_enabled():
+            raise RuntimeError(
+                f"an in-place {ufunc.__name__} of a Parameter while gradients are recorded: update parameters "
+                "under numbadrop.no_grad() (as in torch: with torch.no_grad(): p -= lr * p.grad)"
+            )
+        ufunc(self.data, np.asarray(other), out=self.data)
+        self.bump_version()
+        return self
 
-    def mean(self, axis: Any = None, keepdims: bool = False) -> Any:
-        """Recorded mean of the data."""
-        return np.mean(self, axis=axis, keepdims=keepdims)
+    return update
+
+
+def _compare(ufunc: np.ufunc) -> Any:
+    return lambda self, other: ufunc(self.data, other)
 
 
 def _binary(ufunc: np.ufunc, reflected: bool = False) -> Any:
@@ -137,5 +165,9 @@ for _name, _ufunc in (
 ):  # fmt: skip
     setattr(Parameter, f"__{_name}__", _binary(_ufunc))
     setattr(Parameter, f"__r{_name}__", _binary(_ufunc, reflected=True))
+    setattr(Parameter, f"__i{_name}__", _in_place(_ufunc))
+# Comparisons give booleans (no gradient); == and != stay identity, as parameters are dictionary keys.
+for _name, _ufunc in (("lt", np.less), ("le", np.less_equal), ("gt", np.greater), ("ge", np.greater_equal)):
+    setattr(Parameter, f"__{_name}__", _compare(_ufunc))
 Parameter.__neg__ = lambda self: np.negative(self)  # type: ignore[attr-defined]
 Parameter.__abs__ = lambda self: np.absolute(self)  # type: ignore[attr-defined]
