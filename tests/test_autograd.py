@@ -12,9 +12,9 @@ import weakref
 import numpy as np
 import pytest
 from autograd_programs import WIDTH, Program, binary_ops, keep_mask, unary_ops
-from test_nn_grad import numeric_grad
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_nn_grad import numeric_grad
 
 import numbadrop as nd
 from numbadrop import autograd, nn, optim

@@ -14,8 +14,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from numbadrop.nn.module import Module
 from numbadrop.autograd.tensor import wrap
+from numbadrop.nn.module import Module
 from numbadrop.nn.tape import is_recording, primitive
 
 __all__ = ["CrossEntropyLoss", "MSELoss"]
