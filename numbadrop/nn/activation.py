@@ -23,6 +23,21 @@ def _float_input(x: object, owner: str) -> np.ndarray:
     return x
 
 
+@njit(cache=True)
+def _pass_where_kernel(grad, keep, out):
+    for i in range(grad.size):
+        out[i] = grad[i] if keep[i] else 0
+
+
+def _pass_where(grad: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """``grad`` where ``keep``, +0 elsewhere (also where ``grad`` is NaN): ReLU's backward, in one pass."""
+    if grad.dtype in (np.float32, np.float64) and grad.flags.c_contiguous and keep.flags.c_contiguous:
+        out = np.empty_like(grad)
+        _pass_where_kernel(grad.reshape(-1), keep.reshape(-1), out.reshape(-1))
+        return out
+    return np.where(keep, grad, grad.dtype.type(0))
+
+
 class ReLU(Module):
     """``max(x, 0)``; the backward passes the gradient where the output is positive.
 
@@ -45,7 +60,7 @@ class ReLU(Module):
             return y, None
         # Keep the mask, not ``y``: a later in-place layer (AlphaDropout) may overwrite ``y``.
         positive = y > 0
-        return y, lambda grad: np.where(positive, grad, 0).astype(grad.dtype, copy=False)
+        return y, lambda grad: _pass_where(grad, positive)
 
     def extra_repr(self) -> str:
         return "inplace=True" if self.inplace else ""

@@ -105,9 +105,9 @@ class Linear(Module):
 
         def backprop(grad: np.ndarray) -> np.ndarray:
             g2 = grad.reshape(-1, self.out_features)
-            weight.accumulate(g2.T @ x.reshape(-1, self.in_features))
+            weight.accumulate(g2.T @ x.reshape(-1, self.in_features), owned=True)
             if bias is not None:
-                bias.accumulate(g2.sum(axis=0))
+                bias.accumulate(g2.sum(axis=0), owned=True)
             # A network's first layer: nothing needs the input gradient (a third of the matrix work).
             return grad @ weight.data if needs_input_grad() else None
 

@@ -82,20 +82,27 @@ class Parameter:
         """Number of dimensions of ``data``."""
         return self.data.ndim
 
-    def accumulate(self, grad: np.ndarray) -> None:
+    def accumulate(self, grad: np.ndarray, owned: bool = False) -> None:
         """Add ``grad`` to ``self.grad`` (allocating it on first use).
 
-        Skipped inside the backward of an eval-mode module call, whose
-        parameters are constants.
+        ``owned=True`` says that ``grad`` is a new array nobody else holds:
+        it then becomes ``self.grad`` without a copy. Skipped inside the
+        backward of an eval-mode module call, whose parameters are constants.
         """
         if getattr(graph._state, "frozen", False):
             return
         if self.grad is None:
-            self.grad = np.array(grad, dtype=self.data.dtype, copy=True)
+            fresh = owned and isinstance(grad, np.ndarray) and type(grad) is np.ndarray
+            if fresh and grad.dtype == self.data.dtype and grad.shape == self.data.shape:
+                self.grad = grad
+            else:
+                self.grad = np.array(grad, dtype=self.data.dtype, copy=True)
         else:
             self.grad += grad
 
-    add = accumulate  # the graph's name for "collect a gradient here"
+    def add(self, grad: np.ndarray) -> None:
+        """The graph's name for "collect a gradient here" (``grad`` may be shared: it is copied)."""
+        self.accumulate(grad)
 
     def __repr__(self) -> str:
         return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
