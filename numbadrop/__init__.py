@@ -4,6 +4,7 @@ Every mask follows one public contract (counter-based Philox4x32-10), so the
 same seed gives the same mask on any thread count, strides or chunking.
 """
 
+from numbadrop import autograd, nn, optim  # noqa: F401  (subpackages as attributes, like torch.nn and torch.optim)
 from numbadrop.functional import (
     DropoutState,
     alpha_dropout,
