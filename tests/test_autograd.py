@@ -522,3 +522,44 @@ def test_random_programs_match_finite_differences(program, seed):
         expected = numeric_grad(objective, param.data)
         got = analytic.get(name, np.zeros_like(expected))
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-7, err_msg=f"{name} of {program.steps}")
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda h: nd.dropout(h, 0.3, rng=1),
+        lambda h: nd.dropout(h, 0.5, rng=2, broadcast_dims=1),
+        lambda h: nd.dropout1d(h, 0.5, rng=3),
+        lambda h: nd.dropout2d(h[..., None], 0.5, rng=4)[..., 0],
+        lambda h: nd.dropout3d(h[..., None, None], 0.5, rng=5)[..., 0, 0],
+        lambda h: nd.alpha_dropout(h, 0.3, training=True, rng=6),
+        lambda h: nd.feature_alpha_dropout(h, 0.4, training=True, rng=7),
+        lambda h: nd.dropout(h, 1.0, rng=8),
+        lambda h: nd.dropout(h, 0.5, training=False),
+    ],
+    ids=["dropout", "broadcast", "1d", "2d", "3d", "alpha", "feature_alpha", "p=1", "eval"],
+)
+def test_functional_family_in_forward_matches_finite_differences(call):
+    fc = nn.Linear(WIDTH, WIDTH, dtype=np.float64, rng=0)
+    x = data((3, WIDTH, WIDTH), 2)[:, 0, :].reshape(3, 1, WIDTH).repeat(2, axis=1)  # (N, C=2, L=WIDTH)
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = fc
+
+        def forward(self, x):
+            return call(self.fc(x)) * 1.5
+
+    net = Net()
+    upstream = data((3, 2, WIDTH), 3)
+    net(x)
+    dx = net.backward(upstream)
+
+    def objective():
+        with nd.no_grad():
+            return float(np.sum(net(x) * upstream))
+
+    np.testing.assert_allclose(dx, numeric_grad(objective, x), rtol=1e-6, atol=1e-8)
+    grad = fc.weight.grad.copy()
+    np.testing.assert_allclose(grad, numeric_grad(objective, fc.weight.data), rtol=1e-6, atol=1e-8)
