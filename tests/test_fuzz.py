@@ -1,0 +1,211 @@
+"""Odd arguments at every public function and layer: success, or an error naming the argument.
+
+hypothesis throws NumPy subclasses, byte orders, bfloat16, 0-d and empty
+arrays, non-arrays, odd ``p``, ``rng``, ``broadcast_dims``, flags and devices
+at the dropout family, ``dropout_mask``, ``DropoutState.backward`` and the
+layers. Each call must either succeed (and then match the plain NumPy call on
+the same values, bit for bit) or raise TypeError/ValueError whose message
+names one of the arguments (RuntimeError for a layer's backward without a
+forward). Anything else escaping (IndexError, a Numba typing error from inside
+a kernel, ...) fails the test.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+hypothesis = pytest.importorskip("hypothesis")
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+import numbadrop as nd  # noqa: E402
+from numbadrop import nn  # noqa: E402
+
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+
+FORWARDS = ["dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout"]
+LAYERS = [nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout]
+NAMES = ("x", "p", "training", "inplace", "rng", "seed", "offset", "broadcast_dims", "return_state", "shape")
+NAMES += ("device", "grad", "dropout", "mode")
+
+try:
+    import ml_dtypes
+
+    FLOATS = ["float16", "float32", "float64", ">f4", ">f8", np.dtype(ml_dtypes.bfloat16)]
+except ImportError:  # pragma: no cover
+    FLOATS = ["float16", "float32", "float64", ">f4", ">f8"]
+
+
+@st.composite
+def float_arrays(draw):
+    ndim = draw(st.integers(0, 5))
+    shape = tuple(draw(st.integers(0, 4)) for _ in range(ndim))
+    dtype = np.dtype(draw(st.sampled_from(FLOATS)))
+    values = np.random.default_rng(draw(st.integers(0, 99))).standard_normal(shape)
+    x = values.astype(np.float32).astype(dtype)
+    kind = draw(st.sampled_from(["plain", "masked", "matrix", "readonly", "view", "subclass"]))
+    if kind == "masked":
+        x = np.ma.MaskedArray(x, mask=np.random.default_rng(0).random(shape) < 0.3)
+    elif kind == "matrix" and ndim == 2:
+        x = np.asmatrix(x)
+    elif kind == "readonly":
+        x.flags.writeable = False
+    elif kind == "view" and ndim:
+        x = x[..., ::-1]
+    elif kind == "subclass":
+        x = x.view(Sub)
+    return x
+
+
+class Sub(np.ndarray):
+    """Some user's ndarray subclass."""
+
+
+odd_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**65), 2**65),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=3),
+    st.just(np.float32(0.5)),
+    st.just(np.bool_(True)),
+    st.just(object()),
+    st.just([1, 2]),
+    st.just((0, -1)),
+)
+arrays = st.one_of(
+    float_arrays(),
+    st.builds(
+        lambda n, dt: np.ones((2, n), dt), st.integers(0, 3), st.sampled_from(["int32", "bool", "complex64", "O"])
+    ),
+    st.just([[1.0, 2.0], [3.0]]),
+    st.lists(st.floats(-10, 10), max_size=5),
+    odd_values,
+)
+ps = st.one_of(st.floats(-0.5, 1.5), st.sampled_from([0, 1, 0.0, 1.0, 0.5]), odd_values)
+rngs = st.one_of(st.integers(-5, 2**64 + 5), st.just(nd.Generator(3)), st.just(np.random.default_rng(1)), odd_values)
+flags = st.one_of(st.booleans(), st.just(np.bool_(False)), odd_values)
+axes = st.one_of(st.integers(-6, 6), st.lists(st.integers(-6, 6), max_size=3).map(tuple), odd_values)
+devices = st.one_of(st.sampled_from([None, "cpu", "CPU", "tpu", "cuda:x", -1]), odd_values)
+
+
+def check_error(exc: BaseException, allowed=(TypeError, ValueError)) -> None:
+    if not isinstance(exc, allowed):
+        raise exc
+    message = str(exc)
+    assert any(name in message for name in NAMES), f"{type(exc).__name__} names no argument: {message}"
+
+
+def native(a) -> np.ndarray:
+    """A plain, native-order copy of ``a``'s values."""
+    a = np.array(a, copy=True)
+    return a.astype(a.dtype.newbyteorder("=")) if a.dtype.kind == "f" else a
+
+
+def bits(a) -> np.ndarray:
+    return native(a).reshape(-1).view(np.uint8)
+
+
+# Valid values of each argument; a call replaces one or two of them with odd ones,
+# so that most calls get past the checks of the others and reach the kernels.
+VALID = {
+    "x": float_arrays(),
+    "p": st.one_of(st.floats(0, 1), st.sampled_from([0, 1, 0.5, np.float32(0.25)])),
+    "training": st.one_of(st.just(True), st.booleans(), st.just(np.bool_(True))),
+    "inplace": st.booleans(),
+    "rng": st.one_of(st.integers(0, 2**64 - 1), st.builds(nd.Generator, st.integers(0, 9), st.integers(0, 9))),
+    "bcast": st.one_of(st.just(()), st.integers(-1, 0), st.just((0,))),
+    "return_state": st.booleans(),
+}
+ODD = {
+    "x": arrays,
+    "p": ps,
+    "training": flags,
+    "inplace": flags,
+    "rng": rngs,
+    "bcast": axes,
+    "return_state": flags,
+}
+
+
+@settings(SETTINGS, max_examples=300)
+@given(fn=st.sampled_from(FORWARDS), data=st.data())
+def test_forwards_and_backward(fn, data):
+    odd = data.draw(st.sets(st.sampled_from(sorted(ODD)), max_size=2))
+    args = {name: data.draw((ODD if name in odd else VALID)[name], label=name) for name in VALID}
+    kwargs = {"rng": args["rng"], "return_state": args["return_state"]}
+    if fn == "dropout":
+        kwargs["broadcast_dims"] = args["bcast"]
+    x = args["x"]
+    plain = np.array(x, copy=True) if isinstance(x, np.ndarray) else None
+    try:
+        out = getattr(nd, fn)(x, args["p"], args["training"], args["inplace"], **kwargs)
+    except Exception as exc:  # the point: only named TypeError/ValueError may escape
+        check_error(exc)
+        return
+    y, state = out if args["return_state"] is True else (out, None)
+    assert isinstance(y, np.ndarray) and y.shape == np.shape(x)
+    if isinstance(x, np.ma.MaskedArray):
+        assert isinstance(y, np.ma.MaskedArray)
+    if plain is not None and isinstance(kwargs["rng"], int) and not isinstance(x, np.ma.MaskedArray):
+        # the same values as a plain native array give the same bits
+        want = getattr(nd, fn)(native(plain), args["p"], args["training"], False, **{**kwargs, "return_state": False})
+        assert np.array_equal(bits(y), bits(want))
+    if state is None:
+        return
+    grad = data.draw(st.sampled_from(["same", "ones", "odd"]))
+    grad = {"same": np.asarray(y), "ones": np.ones(y.shape, y.dtype), "odd": data.draw(arrays)}[grad]
+    try:
+        dx = state.backward(grad)
+    except Exception as exc:
+        check_error(exc)
+        return
+    assert np.shape(dx) == y.shape
+
+
+@SETTINGS
+@given(
+    shape=st.one_of(st.integers(-2, 6), st.lists(st.integers(-1, 4), max_size=4).map(tuple), odd_values),
+    p=ps,
+    rng=rngs,
+    bcast=axes,
+    device=devices,
+)
+def test_dropout_mask(shape, p, rng, bcast, device):
+    try:
+        keep = nd.dropout_mask(shape, p, rng=rng, broadcast_dims=bcast, device=device)
+    except Exception as exc:
+        check_error(exc)
+        return
+    assert keep.dtype == np.bool_
+
+
+@SETTINGS
+@given(
+    layer=st.sampled_from(LAYERS),
+    p=ps,
+    inplace=flags,
+    rng=rngs,
+    x=arrays,
+    train=st.booleans(),
+    backward_first=st.booleans(),
+)
+def test_layers(layer, p, inplace, rng, x, train, backward_first):
+    try:
+        module = layer(p, inplace, rng=rng)
+    except Exception as exc:
+        check_error(exc)
+        return
+    module.train(train)
+    if backward_first:
+        try:
+            module.backward(np.ones((2, 3), np.float32))
+        except Exception as exc:
+            check_error(exc, (TypeError, ValueError, RuntimeError))
+    try:
+        y = module(x)
+        module.backward(np.ones_like(np.asarray(y)))
+    except Exception as exc:
+        check_error(exc, (TypeError, ValueError, RuntimeError))
