@@ -280,6 +280,47 @@ def backward_section(args) -> list[Case]:
     return [Case(f"backward {_tag(n)}", median_times(peers, args.repeat, args.order), "ms", ELEMENT_TARGETS)]
 
 
+def out_section(args) -> list[Case]:
+    """Forward and backward into a preallocated ``out=``, 2**size_log2 float32: the copy floor case.
+
+    The NumPy peer writes into its own buffer too (``np.multiply(..., out=)``);
+    torch's ``dropout`` has no ``out=`` and allocates.
+    """
+    n = 1 << args.size_log2
+    x, grad = _data(n), _data(n, seed=1)
+    gen = nd.Generator(0)
+    rng = np.random.default_rng(0)
+    bufs = {peer: np.empty_like(x) for peer in ("numbadrop", "numpy", "copy")}
+    state = nd.dropout(x, P, rng=0, return_state=True)[1]
+    mask = rng.random(n, np.float32) >= P
+
+    def numpy_forward():
+        np.multiply(x, rng.random(n, np.float32) >= P, out=bufs["numpy"])
+        np.multiply(bufs["numpy"], np.float32(1 / (1 - P)), out=bufs["numpy"])
+
+    def numpy_backward():
+        np.multiply(grad, mask, out=bufs["numpy"])
+        np.multiply(bufs["numpy"], np.float32(1 / (1 - P)), out=bufs["numpy"])
+
+    forward = {
+        "numbadrop": lambda: nd.dropout(x, P, rng=gen, out=bufs["numbadrop"]),
+        "numpy": numpy_forward,
+        "torch": None,
+        "copy": lambda: np.copyto(bufs["copy"], x),
+    }
+    backward = {
+        "numbadrop": lambda: state.backward(grad, out=bufs["numbadrop"]),
+        "numpy": numpy_backward,
+        "torch": None,
+        "copy": lambda: np.copyto(bufs["copy"], grad),
+    }
+    targets = [Target("numbadrop/copy", "<=", 1.2)]
+    return [
+        Case(f"forward out= {_tag(n)}", median_times(forward, args.repeat, args.order), "ms", targets),
+        Case(f"backward out= {_tag(n)}", median_times(backward, args.repeat, args.order), "ms", targets),
+    ]
+
+
 def dropout2d_section(args) -> list[Case]:
     """Channel dropout (one decision per (n, c)) on an (N, C, H, W) float32 array."""
     shape = args.dropout2d_shape
@@ -347,6 +388,7 @@ SECTIONS: list[Callable[[argparse.Namespace], list[Case]]] = [
     forward_section,
     inplace_section,
     backward_section,
+    out_section,
     dropout2d_section,
     small_forward_section,
     mlp_step_section,

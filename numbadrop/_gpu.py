@@ -38,6 +38,16 @@ def apply(x, op: str, p: float, seed: int, offset: int, broadcast: tuple[int, ..
     return y
 
 
+def apply_into(x, op: str, p: float, seed: int, offset: int, broadcast: tuple[int, ...], out):
+    """``op`` of ``x`` written into the GPU array ``out`` (``x``'s shape and dtype)."""
+    shape = tuple(x.shape)
+    if op == "zero":
+        _engine.launch(out, out, "zero", 1.0, 0, 0, _engine.mask_strides(shape, ()))
+    else:
+        _engine.launch(x, out, op, p, seed, offset, _engine.mask_strides(shape, broadcast))
+    return out
+
+
 def mask(shape: tuple[int, ...], broadcast: tuple[int, ...], p: float, seed: int, offset: int, device=None):
     """The keep-mask on the GPU ``device`` names (p = 0 and 1 need no special case)."""
     out_shape = _engine.mask_shape(shape, broadcast)

@@ -41,6 +41,22 @@ def apply(x, op: str, p: float, seed: int, offset: int, broadcast: tuple[int, ..
     return _apply(x, op, p, seed, offset, broadcast, inplace)
 
 
+def apply_into(x, op: str, p: float, seed: int, offset: int, broadcast: tuple[int, ...], out: np.ndarray):
+    """``op`` of ``x`` written into ``out`` (a native, writeable ndarray of ``x``'s shape and dtype)."""
+    if not out.dtype.isnative:
+        out[...] = _apply(x, op, p, seed, offset, broadcast, False)
+        return out
+    xv = x.view(np.ndarray) if type(x) is not np.ndarray else x
+    if not xv.dtype.isnative:
+        xv = xv.astype(xv.dtype.newbyteorder("="))
+    y = out.view(np.ndarray) if type(out) is not np.ndarray else out
+    if op == "zero":
+        y[...] = 0
+    else:  # an out that overlaps x (but is not x) is handled by the kernels: they read a copy of x
+        _engine.launch(xv, y, op, p, seed, offset, _engine.mask_strides(xv.shape, broadcast))
+    return out
+
+
 def _apply(x: np.ndarray, op, p, seed, offset, broadcast, inplace) -> np.ndarray:
     if not x.dtype.isnative:
         y = _apply(x.astype(x.dtype.newbyteorder("=")), op, p, seed, offset, broadcast, True)

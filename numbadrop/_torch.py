@@ -80,5 +80,20 @@ def apply(x, op: str, p: float, seed: int, offset: int, broadcast: tuple[int, ..
     return y
 
 
+def apply_into(x, op: str, p: float, seed: int, offset: int, broadcast: tuple[int, ...], out):
+    """``op`` of ``x`` written into the torch tensor ``out`` (``x``'s shape, dtype and device)."""
+    torch = _torch()
+    if out.device != x.device:
+        raise ValueError(f"out is on {out.device}, but the input is on {x.device}")
+    if x.device.type == "cuda" and x.dtype != torch.bfloat16:
+        return _gpu.apply_into(x, op, p, seed, offset, broadcast, out)
+    if op == "zero":
+        with torch.no_grad():
+            out.zero_()
+        return out
+    _engine.launch(_bits(x), _bits(out), op, p, seed, offset, _engine.mask_strides(tuple(x.shape), broadcast))
+    return out
+
+
 def mask(shape, broadcast, p, seed, offset, device=None):  # pragma: no cover - dropout_mask sends devices to _gpu
     return _gpu.mask(shape, broadcast, p, seed, offset, device)

@@ -67,7 +67,7 @@ class DropoutState:
     shape: tuple[int, ...]
     broadcast: tuple[int, ...] = ()
 
-    def backward(self, grad: np.ndarray, inplace: bool = False) -> np.ndarray:
+    def backward(self, grad: np.ndarray, inplace: bool = False, *, out: object = None) -> np.ndarray:
         """Gradient with respect to the forward's input.
 
         Parameters
@@ -78,24 +78,32 @@ class DropoutState:
             is the same kind of array; a Dask ``grad`` gives a lazy result).
         inplace : bool, default False
             Write the result into ``grad``.
+        out : array, optional
+            Write the result into ``out`` and return it (NumPy's rules: see
+            :func:`dropout`).
 
         Returns
         -------
         array
             ``grad * mask * scale`` for dropout, ``grad * mask * a`` for alpha
-            dropout; ``grad`` itself for a pass-through forward.
+            dropout; ``grad`` itself for a pass-through forward (``out``
+            holding a copy of it when given).
         """
         backend = _dispatch.backend_of(grad)
         grad = backend.check(grad, "grad")
         check_same_shape(grad, self.shape)
         inplace = check_bool(inplace, "inplace")
         if is_recorded(grad):  # a backward that is itself differentiated: it is linear in grad
+            _refuse_out(out)
             return _recorded(lambda g: (self.backward(g, inplace), self), grad, "dropout_backward", False)
+        inplace, out = _check_out(out, grad, "grad", backend, inplace)
         if inplace:
             backend.check_inplace(grad, "grad")
         if self.kind == "identity":
-            return grad
+            return grad if out is None else _copy_into(backend, grad, out)
         op = {"zero": "zero", "dropout": "dropout"}.get(self.kind, "alpha_grad")
+        if out is not None:
+            return backend.apply_into(grad, op, self.p, self.seed, self.offset, self.broadcast, out)
         return backend.apply(grad, op, self.p, self.seed, self.offset, self.broadcast, inplace)
 
 
@@ -139,25 +147,70 @@ def _feature_axes(x) -> tuple[int, ...]:
     return tuple(range(2, x.ndim))
 
 
-def _run(x, p, training, inplace, rng, broadcast, return_state, kind) -> Output:
+def _check_out(out: object, x, name: str, backend, inplace: bool) -> tuple[bool, object]:
+    """``(inplace, out)`` after NumPy's rules for ``out=``; ``out`` being ``x`` itself is the in-place case."""
+    if out is None:
+        return inplace, None
+    if out is x:
+        return True, None
+    if inplace:
+        raise ValueError("give inplace=True or out=, not both (out=x is the in-place call)")
+    array_like = isinstance(out, np.ndarray) or (not isinstance(x, np.ndarray) and hasattr(out, "shape"))
+    if (
+        not array_like
+        or _dispatch.backend_of(out) is not backend
+        or is_recorded(out)
+        or isinstance(out, np.ma.MaskedArray)
+    ):
+        raise TypeError(
+            f"out must be an array of the same kind as {name} ({type(x).__name__}), got {type(out).__name__}"
+        )
+    if isinstance(x, np.ma.MaskedArray) or not hasattr(backend, "apply_into"):
+        raise TypeError(f"out= is not supported for {type(x).__module__}.{type(x).__name__} inputs")
+    if tuple(out.shape) != tuple(x.shape):
+        raise ValueError(f"out has shape {tuple(out.shape)}, expected {name}'s shape {tuple(x.shape)}")
+    if out.dtype != x.dtype:
+        raise TypeError(f"out has dtype {out.dtype}, expected {name}'s dtype {x.dtype} (out= does not cast)")
+    backend.check_inplace(out, "out")
+    return False, out
+
+
+def _refuse_out(out: object) -> None:
+    if out is not None:
+        raise TypeError(
+            "out= does not record gradients, and the input is a recorded value: "
+            "drop out= (or compute under numbadrop.no_grad())"
+        )
+
+
+def _copy_into(backend, x, out):
+    """``out[...] = x`` on ``x``'s device: the pass-through (eval mode, ``p = 0``) of a call with ``out=``."""
+    return backend.apply_into(x, "dropout", 0.0, 0, 0, (), out)  # p = 0 keeps every element, scaled by exactly 1
+
+
+def _run(x, p, training, inplace, rng, broadcast, return_state, kind, out=None) -> Output:
     """Shared body of every forward: ``x`` and ``broadcast`` are already checked."""
     if is_recorded(x):
+        _refuse_out(out)
         return _recorded(lambda v: _run(v, p, training, inplace, rng, broadcast, True, kind), x, kind, return_state)
-    if inplace:
-        bump(x)  # a write the graph does not record (no_grad): a pending backward that needs x must see it
     backend = _dispatch.backend_of(x)
     shape = tuple(x.shape)
     p, training, return_state = _check_call(p, training, return_state, rng)
     inplace = check_bool(inplace, "inplace")
+    inplace, out = _check_out(out, x, "x", backend, inplace)
     if inplace:
         backend.check_inplace(x, "x")
+        bump(x)  # a write the graph does not record (no_grad): a pending backward that needs x must see it
     seed, offset = _draw(rng, training)
     if not training or p == 0.0:
-        y, state_kind = x, "identity"
+        y, state_kind = (x if out is None else _copy_into(backend, x, out)), "identity"
         seed = offset = 0
     else:
         state_kind = "zero" if p == 1.0 else kind
-        y = backend.apply(x, state_kind, p, seed, offset, broadcast, inplace)
+        if out is None:
+            y = backend.apply(x, state_kind, p, seed, offset, broadcast, inplace)
+        else:
+            y = backend.apply_into(x, state_kind, p, seed, offset, broadcast, out)
     if not return_state:
         return y
     return y, DropoutState(state_kind, p, seed, offset, shape, broadcast)
@@ -172,6 +225,7 @@ def dropout(
     rng: RngLike = None,
     broadcast_dims: int | tuple[int, ...] = (),
     return_state: bool = False,
+    out: object = None,
 ) -> Output:
     """Zero each element with probability ``p`` and scale the rest by ``1/(1-p)``.
 
@@ -198,6 +252,12 @@ def dropout(
         Axes along which one mask value is shared (negative axes allowed).
     return_state : bool, default False
         Also return a :class:`DropoutState` for the backward pass.
+    out : array, optional
+        Where to write the result (returned), NumPy's ``out=``: an array of
+        ``x``'s kind (NumPy, GPU, torch; not Dask), shape and dtype, writeable;
+        ``out=x`` is the in-place call; any other overlap with ``x`` is
+        computed from ``x`` as it was. Also in eval mode (a copy of ``x``).
+        Not for recorded values (no gradient through ``out=``).
 
     Returns
     -------
@@ -239,7 +299,7 @@ def dropout(
     """
     x = _dispatch.check_array(x)
     broadcast = normalize_axes(broadcast_dims, x.ndim)
-    return _run(x, p, training, inplace, rng, broadcast, return_state, "dropout")
+    return _run(x, p, training, inplace, rng, broadcast, return_state, "dropout", out)
 
 
 def _channel_axes(x: np.ndarray, spatial: int, name: str) -> tuple[int, ...]:
@@ -251,10 +311,10 @@ def _channel_axes(x: np.ndarray, spatial: int, name: str) -> tuple[int, ...]:
     return tuple(range(x.ndim - spatial, x.ndim))
 
 
-def _channel_dropout(x, p, training, inplace, rng, return_state, spatial, name) -> Output:
+def _channel_dropout(x, p, training, inplace, rng, return_state, spatial, name, out) -> Output:
     x = _dispatch.check_array(x)
     broadcast = _channel_axes(x, spatial, name)
-    return _run(x, p, training, inplace, rng, broadcast, return_state, "dropout")
+    return _run(x, p, training, inplace, rng, broadcast, return_state, "dropout", out)
 
 
 def dropout1d(
@@ -265,6 +325,7 @@ def dropout1d(
     *,
     rng: RngLike = None,
     return_state: bool = False,
+    out: object = None,
 ) -> Output:
     """Zero whole channels of ``(N, C, L)`` or ``(C, L)`` input.
 
@@ -278,7 +339,7 @@ def dropout1d(
     >>> bool((y == y[..., :1]).all())
     True
     """
-    return _channel_dropout(x, p, training, inplace, rng, return_state, 1, "dropout1d")
+    return _channel_dropout(x, p, training, inplace, rng, return_state, 1, "dropout1d", out)
 
 
 def dropout2d(
@@ -289,6 +350,7 @@ def dropout2d(
     *,
     rng: RngLike = None,
     return_state: bool = False,
+    out: object = None,
 ) -> Output:
     """Zero whole channels of ``(N, C, H, W)`` or ``(C, H, W)`` input.
 
@@ -301,7 +363,7 @@ def dropout2d(
     >>> bool((y == y[..., :1, :1]).all())
     True
     """
-    return _channel_dropout(x, p, training, inplace, rng, return_state, 2, "dropout2d")
+    return _channel_dropout(x, p, training, inplace, rng, return_state, 2, "dropout2d", out)
 
 
 def dropout3d(
@@ -312,6 +374,7 @@ def dropout3d(
     *,
     rng: RngLike = None,
     return_state: bool = False,
+    out: object = None,
 ) -> Output:
     """Zero whole channels of ``(N, C, D, H, W)`` or ``(C, D, H, W)`` input.
 
@@ -324,7 +387,7 @@ def dropout3d(
     >>> bool((y == y[..., :1, :1, :1]).all())
     True
     """
-    return _channel_dropout(x, p, training, inplace, rng, return_state, 3, "dropout3d")
+    return _channel_dropout(x, p, training, inplace, rng, return_state, 3, "dropout3d", out)
 
 
 def alpha_dropout(
@@ -335,6 +398,7 @@ def alpha_dropout(
     *,
     rng: RngLike = None,
     return_state: bool = False,
+    out: object = None,
 ) -> Output:
     """Alpha dropout for self-normalizing (SELU) networks.
 
@@ -353,7 +417,7 @@ def alpha_dropout(
     (0.0, 1.0)
     """
     x = _dispatch.check_array(x)
-    return _run(x, p, training, inplace, rng, (), return_state, "alpha")
+    return _run(x, p, training, inplace, rng, (), return_state, "alpha", out)
 
 
 def feature_alpha_dropout(
@@ -364,6 +428,7 @@ def feature_alpha_dropout(
     *,
     rng: RngLike = None,
     return_state: bool = False,
+    out: object = None,
 ) -> Output:
     """Alpha dropout of whole channels: one mask value per ``(N, C)``.
 
@@ -378,7 +443,7 @@ def feature_alpha_dropout(
     True
     """
     x = _dispatch.check_array(x)
-    return _run(x, p, training, inplace, rng, _feature_axes(x), return_state, "alpha")
+    return _run(x, p, training, inplace, rng, _feature_axes(x), return_state, "alpha", out)
 
 
 def dropout_mask(

@@ -183,3 +183,18 @@ def test_grid_floor_and_cap(monkeypatch):
     assert _cuda._grid(1, 3) == 3
     monkeypatch.setattr(_cuda, "SIMULATOR", True)
     assert _cuda._grid(1, 1056) == 1
+
+
+def test_out_on_the_gpu():
+    """``out=`` with a GPU array: the kernels write into it; a NumPy ``out`` for a GPU input is refused."""
+    x = np.random.default_rng(0).standard_normal((6, 40)).astype(np.float32)
+    gx, gout = to_gpu(x), to_gpu(np.zeros_like(x))
+    assert nd.dropout(gx, 0.4, rng=nd.Generator(3, 1), out=gout) is gout
+    assert_identical(to_host(gout), nd.dropout(x, 0.4, rng=nd.Generator(3, 1)))
+    _, state = nd.dropout(gx, 0.4, rng=nd.Generator(3, 1), return_state=True)
+    state.backward(gx, out=gout)
+    assert_identical(to_host(gout), nd.dropout(x, 0.4, rng=nd.Generator(3, 1)))
+    nd.dropout(gx, 0.4, training=False, out=gout)
+    assert_identical(to_host(gout), x)
+    with pytest.raises(TypeError, match="same kind"):
+        nd.dropout(gx, 0.4, rng=0, out=np.empty_like(x))
