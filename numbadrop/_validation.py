@@ -13,6 +13,8 @@ FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)
 
 def check_p(p: object, name: str = "p") -> float:
     """Return ``p`` as a float in [0, 1]; TypeError/ValueError otherwise."""
+    if type(p) is float and 0.0 <= p <= 1.0:  # the usual call, without the ABC checks below
+        return p
     if isinstance(p, (bool, np.bool_)) or not isinstance(p, numbers.Real):
         raise TypeError(f"{name} must be a real number in [0, 1], got {p!r} ({type(p).__name__})")
     value = float(p)
@@ -23,6 +25,8 @@ def check_p(p: object, name: str = "p") -> float:
 
 def check_bool(value: object, name: str) -> bool:
     """Return ``value`` as a bool; only ``bool`` and ``numpy.bool_`` pass."""
+    if value is True or value is False:
+        return value
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be a bool, got {value!r}")
     return bool(value)
@@ -68,6 +72,8 @@ def check_writeable(x: np.ndarray, name: str = "x") -> None:
 
 def normalize_axes(axes: object, ndim: int, name: str = "broadcast_dims") -> tuple[int, ...]:
     """Turn an axis or axes (negative allowed) into a sorted tuple of distinct axes."""
+    if type(axes) is tuple and not axes:
+        return ()
     if isinstance(axes, numbers.Integral) and not isinstance(axes, (bool, np.bool_)):
         axes = (axes,)
     if not isinstance(axes, Iterable) or isinstance(axes, (str, bytes)):

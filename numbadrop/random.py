@@ -141,7 +141,9 @@ RngLike = Union[None, int, Generator, np.random.Generator]
 
 def check_rng(rng: object) -> None:
     """Validate an ``rng=`` argument without drawing from it."""
-    if rng is None or isinstance(rng, (Generator, np.random.Generator)):
+    if rng is None or type(rng) is Generator or isinstance(rng, (Generator, np.random.Generator)):
+        return
+    if type(rng) is int and 0 <= rng < _U64:  # the usual int seed, without the ABC checks below
         return
     if isinstance(rng, numbers.Integral) and not isinstance(rng, (bool, np.bool_)):
         _check_u64("rng", rng)
@@ -160,6 +162,8 @@ def seed_offset(rng: RngLike) -> tuple[int, int]:
         return default_generator.draw()
     if isinstance(rng, Generator):
         return rng.draw()
+    if type(rng) is int and 0 <= rng < _U64:
+        return rng, 0
     if isinstance(rng, np.random.Generator):
         return int(rng.integers(0, _U64, dtype=np.uint64)), 0
     check_rng(rng)
