@@ -170,17 +170,6 @@ def module_context() -> str | None:
     return getattr(_state, "context", None)
 
 
-@contextlib.contextmanager
-def module_call(context: str, tape: Tape | None) -> Iterator[None]:
-    """The body of a top-level module call: set its context and the tape its nodes go on."""
-    previous = getattr(_state, "context", None), getattr(_state, "tape", None)
-    _state.context, _state.tape = context, tape
-    try:
-        yield
-    finally:
-        _state.context, _state.tape = previous
-
-
 def is_recording() -> bool:
     """Inside a primitive's forward: is this call being recorded (so its backward closure is needed)?"""
     return getattr(_state, "recording_call", False)

@@ -84,34 +84,41 @@ def primitive(forward: F | None = None, *, saves: tuple[int, ...] = ()) -> Any:
     @functools.wraps(forward)
     def recorded(*args: Any, **kwargs: Any) -> Any:
         owner = args[0] if args and hasattr(args[0], "_parameters") else None
-        params = [p for p in owner._parameters.values() if p is not None] if owner is not None else []
-        positions = [i for i, a in enumerate(args) if _is_operand(a)]
-        operands = [source(args[i]) for i in positions]
+        params = [p for p in owner._parameters.values() if p is not None] if owner is not None else ()
+        positions, operands, plain = [], [], list(args)
+        live = False
+        for i, arg in enumerate(args):  # one pass: the array arguments, unwrapped
+            if isinstance(arg, np.ndarray) or getattr(arg, "__autograd_leaf__", None) is not None:
+                operand = source(arg)
+                positions.append(i)
+                operands.append(operand)
+                plain[i] = operand[0]
+                live = live or operand[1] is not None
         enabled = grad_enabled()
-        live = enabled and any(node is not None for _, node, _ in operands)
-        if enabled and any(_is_operand(v) and source(v)[1] is not None for v in kwargs.values()):
+        if kwargs and enabled and any(_is_operand(v) and source(v)[1] is not None for v in kwargs.values()):
             raise TypeError(
                 f"{getattr(forward, '__qualname__', 'primitive')}: pass recorded arrays positionally "
                 "(keyword arguments of a primitive are constants, so their gradient would be lost)"
             )
-        plain = list(args)
-        for i, (value, _, _) in zip(positions, operands, strict=True):
-            plain[i] = value
         context = graph.module_context()
         if not (live or (enabled and params and context == "train")):
             return _call(forward, plain, kwargs, recording=False)[0]
         result = _call(forward, plain, kwargs, recording=True)
-        if not (isinstance(result, tuple) and len(result) == 2 and (result[1] is None or callable(result[1]))):
+        if type(result) is not tuple or len(result) != 2 or not (result[1] is None or callable(result[1])):
             raise TypeError(
                 f"{getattr(forward, '__qualname__', 'primitive')} must return (y, backprop) with one array y, "
                 f"got {type(result).__name__}"
             )
         y, backprop = result
         originals = [args[i] for i in positions]
-        if backprop is None:
-            for original, (value, _, _) in zip(originals, operands, strict=True):
-                if y is value:
+        for original, operand in zip(originals, operands, strict=True):
+            if y is operand[0]:
+                if backprop is None:
                     return original  # a pass-through: the input itself, with its history
+                break
+        else:
+            original = None
+        if backprop is None:
             return y
         if not isinstance(y, (np.ndarray, np.generic, float)):
             raise TypeError(
@@ -121,10 +128,9 @@ def primitive(forward: F | None = None, *, saves: tuple[int, ...] = ()) -> Any:
             backprop = _frozen(backprop)
         name = type(owner).__name__ if owner is not None else getattr(forward, "__name__", "primitive")
         # The parameters' versions: an optimizer step before this backward would change what it reads.
-        versions = tuple((p._box, p._box[0], None) for p in params)
-        for original, (value, _, _) in zip(originals, operands, strict=True):
-            if y is value:  # written in place into this input
-                return _in_place(name, original, y, operands, backprop, bool(params), saves, originals, versions)
+        versions = tuple([(p._box, p._box[0], None) for p in params]) if params else ()
+        if original is not None:  # written in place into this input
+            return _in_place(name, original, y, operands, backprop, bool(params), saves, originals, versions)
         return record(
             name, y, tuple(operands), backprop, keep=saves, params=bool(params) and context == "train",
             holders=tuple(originals), extra_saved=versions,

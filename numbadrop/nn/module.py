@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from numbadrop.autograd.graph import Node, Tape, active_tape, grad_enabled, module_call, module_context
+from numbadrop.autograd.graph import Node, Tape
+from numbadrop.autograd.graph import _state as graph_state
 from numbadrop.autograd.tensor import Tensor, is_float_dtype, is_recorded, wrap
 from numbadrop.nn.parameter import Parameter
 
@@ -157,19 +158,30 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if module_context() is not None:  # inside an enclosing forward: its recording applies
+        state = graph_state
+        if getattr(state, "context", None) is not None:  # inside an enclosing forward: its recording applies
             return self.forward(*args, **kwargs)
         object.__setattr__(self, "_tape", None)
-        if not (self.training and grad_enabled()):
-            with module_call("eval", None):
+        if not (self.training and getattr(state, "enabled", True)):
+            state.context = "eval"
+            try:
                 return self.forward(*args, **kwargs)
-        tape = active_tape()
+            finally:
+                state.context = None
+        tape = getattr(state, "tape", None)
         if tape is None:
             tape = Tape()
-        given = (*args, *kwargs.values())
+        given = (*args, *kwargs.values()) if kwargs else args
         wrapped, inputs = _boundaries(given)
-        with module_call("train", tape):
-            out = self.forward(*wrapped[: len(args)], **dict(zip(kwargs, wrapped[len(args) :], strict=True)))
+        previous_tape = state.tape if hasattr(state, "tape") else None
+        state.context, state.tape = "train", tape
+        try:
+            if kwargs:
+                out = self.forward(*wrapped[: len(args)], **dict(zip(kwargs, wrapped[len(args) :], strict=True)))
+            else:
+                out = self.forward(*wrapped)
+        finally:
+            state.context, state.tape = None, previous_tape
         tape.inputs = inputs
         tape.output = out._node if isinstance(out, Tensor) else None
         object.__setattr__(self, "_tape", tape)
