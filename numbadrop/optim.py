@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from numbadrop import _optim_kernels as _kernels
 from numbadrop.nn.parameter import Parameter
 
 __all__ = ["Adam", "AdamW", "Optimizer", "SGD"]
@@ -524,6 +525,25 @@ class SGD(Optimizer):
             )
 
     def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> None:
+        momentum = group["momentum"]
+        buf = state.get("momentum_buffer")
+        if momentum != 0 and buf is None:
+            buf = np.empty_like(param)
+        if _kernels.usable(param, grad) and (buf is None or _kernels.usable(param, buf)):
+            first = "momentum_buffer" not in state
+            if momentum != 0:
+                state["momentum_buffer"] = buf
+            cast = param.dtype.type
+            _kernels.sgd(
+                param, grad, param if buf is None else buf, group["maximize"], group["weight_decay"] != 0,
+                cast(group["weight_decay"]), momentum != 0, cast(momentum), cast(1.0 - group["dampening"]),
+                group["nesterov"], first, cast(-group["lr"]),
+            )  # fmt: skip
+            return
+        self._update_numpy(param, grad, state, group)
+
+    def _update_numpy(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> None:
+        """The update as whole-array NumPy operations: the reference of the fused kernel (and its fallback)."""
         lr = group["lr"]
         momentum = group["momentum"]
         weight_decay = group["weight_decay"]
@@ -637,6 +657,38 @@ class Adam(Optimizer):
         group["maximize"] = _check_flag(group["maximize"], "maximize")
 
     def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> None:
+        if not _kernels.usable(param, grad):
+            self._update_numpy(param, grad, state, group)
+            return
+        lr = group["lr"]
+        beta1, beta2 = group["betas"]
+        weight_decay = group["weight_decay"]
+        amsgrad = group["amsgrad"]
+        cast = param.dtype.type
+        if not state:
+            state["step"] = 0
+            state["exp_avg"] = np.zeros_like(param)
+            state["exp_avg_sq"] = np.zeros_like(param)
+        if amsgrad and state.get("max_exp_avg_sq") is None:
+            state["max_exp_avg_sq"] = np.zeros_like(param)
+        arrays = [state["exp_avg"], state["exp_avg_sq"]] + ([state["max_exp_avg_sq"]] if amsgrad else [])
+        if not _kernels.usable(param, *arrays):  # state loaded in another layout or dtype
+            self._update_numpy(param, grad, state, group)
+            return
+        state["step"] += 1
+        step = float(state["step"])
+        weight = cast(1.0 - beta1)
+        bias_correction1 = 1 - beta1**step
+        bias_correction2 = 1 - beta2**step
+        _kernels.adam(
+            param, grad, arrays[0], arrays[1], arrays[-1] if amsgrad else arrays[1], group["maximize"],
+            weight_decay != 0, cast(weight_decay), self._decoupled, cast(1.0 - lr * weight_decay), weight,
+            bool(abs(weight) < 0.5), cast(beta2), cast(1.0 - beta2), amsgrad, cast(bias_correction2**0.5),
+            cast(group["eps"]), cast(-(lr / bias_correction1)),
+        )  # fmt: skip
+
+    def _update_numpy(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> None:
+        """The update as whole-array NumPy operations: the reference of the fused kernel (and its fallback)."""
         lr = group["lr"]
         beta1, beta2 = group["betas"]
         weight_decay = group["weight_decay"]
