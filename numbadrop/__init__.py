@@ -14,6 +14,7 @@ from numbadrop.functional import (
     dropout3d,
     dropout_mask,
     feature_alpha_dropout,
+    stochastic_depth,
 )
 from numbadrop.nn.tape import no_grad
 from numbadrop.random import Generator, manual_seed
@@ -30,6 +31,7 @@ __all__ = [
     "dropout3d",
     "dropout_mask",
     "feature_alpha_dropout",
+    "stochastic_depth",
     "manual_seed",
     "no_grad",
 ]

@@ -36,6 +36,7 @@ __all__ = [
     "dropout3d",
     "dropout_mask",
     "feature_alpha_dropout",
+    "stochastic_depth",
 ]
 
 Output = Union[np.ndarray, tuple[np.ndarray, "DropoutState"]]
@@ -444,6 +445,54 @@ def feature_alpha_dropout(
     """
     x = _dispatch.check_array(x)
     return _run(x, p, training, inplace, rng, _feature_axes(x), return_state, "alpha", out)
+
+
+def stochastic_depth(
+    x: np.ndarray,
+    p: float,
+    mode: str = "row",
+    training: bool = True,
+    *,
+    rng: RngLike = None,
+    return_state: bool = False,
+    out: object = None,
+) -> Output:
+    """Stochastic depth (DropPath): drop whole samples of a residual branch, as ``torchvision.ops``.
+
+    ``mode="row"`` keeps or drops each sample (all axes but the first share
+    one decision), ``mode="batch"`` the whole batch at once; kept values are
+    scaled by ``1/(1-p)``, and ``p = 1`` gives zeros. The mask is the
+    contract's mask of shape ``(N, 1, ..., 1)`` (row) or ``(1, ..., 1)``
+    (batch): this is :func:`dropout` with those ``broadcast_dims``.
+
+    Parameters
+    ----------
+    x : array
+        The residual branch's output, ``(N, ...)`` (any array kind :func:`dropout` takes).
+    p : float
+        Probability of dropping a sample (row) or the batch.
+    mode : {"row", "batch"}, default "row"
+        One decision per sample, or one for the whole batch.
+    training : bool, default True
+        If False, return ``x`` itself.
+    rng, return_state, out
+        As in :func:`dropout`.
+
+    Examples
+    --------
+    >>> import numpy as np, numbadrop as nd
+    >>> branch = np.ones((6, 3, 4), np.float32)
+    >>> y = nd.stochastic_depth(branch, 0.5, "row", rng=0)
+    >>> sorted({float(v) for v in y.reshape(6, -1).max(axis=1)}), bool((y == y[:, :1, :1]).all())
+    ([0.0, 2.0], True)
+    """
+    if mode not in ("row", "batch"):
+        raise ValueError(f"mode must be 'row' or 'batch', got {mode!r}")
+    x = _dispatch.check_array(x)
+    if mode == "row" and x.ndim == 0:
+        raise ValueError("stochastic_depth(mode='row') expects an (N, ...) input, got a 0-d array")
+    broadcast = tuple(range(1 if mode == "row" else 0, x.ndim))
+    return _run(x, p, training, False, rng, broadcast, return_state, "dropout", out)
 
 
 def dropout_mask(

@@ -9,6 +9,7 @@ from numbadrop.nn.dropout import (
     Dropout2d,
     Dropout3d,
     FeatureAlphaDropout,
+    StochasticDepth,
 )
 from numbadrop.nn.linear import Linear
 from numbadrop.nn.loss import CrossEntropyLoss, MSELoss
@@ -37,6 +38,7 @@ __all__ = [
     "ReLU",
     "Sequential",
     "Sigmoid",
+    "StochasticDepth",
     "Tanh",
     "mc_dropout",
     "mc_predict",

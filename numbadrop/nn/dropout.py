@@ -10,7 +10,7 @@ from numbadrop.nn.module import Module
 from numbadrop.nn.tape import Backprop, primitive
 from numbadrop.random import Generator, RngLike, check_rng
 
-__all__ = ["AlphaDropout", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "FeatureAlphaDropout"]
+__all__ = ["AlphaDropout", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "FeatureAlphaDropout", "StochasticDepth"]
 
 
 class _DropoutNd(Module):
@@ -97,3 +97,42 @@ class FeatureAlphaDropout(_DropoutNd):
     """Alpha dropout of whole channels of ``(N, C, ...)`` input; see :class:`Dropout`."""
 
     _function = staticmethod(F.feature_alpha_dropout)
+
+
+class StochasticDepth(_DropoutNd):
+    """Stochastic depth (DropPath) of a residual branch, as ``torchvision.ops.StochasticDepth``.
+
+    Parameters
+    ----------
+    p : float
+        Probability of dropping a sample (``mode="row"``) or the whole batch.
+    mode : {"row", "batch"}
+        One decision per sample, or one for the batch.
+    rng : None, int, Generator or numpy.random.Generator
+        As in :class:`Dropout`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numbadrop import nn
+    >>> layer = nn.StochasticDepth(0.2, "row", rng=0)
+    >>> layer
+    StochasticDepth(p=0.2, mode='row')
+    >>> layer(np.ones((4, 8), np.float32)).shape
+    (4, 8)
+    """
+
+    def __init__(self, p: float, mode: str, *, rng: RngLike = None) -> None:
+        if mode not in ("row", "batch"):
+            raise ValueError(f"mode must be 'row' or 'batch', got {mode!r}")
+        super().__init__(p, False, rng=rng)
+        self.mode = mode
+
+    @primitive
+    def forward(self, x: np.ndarray) -> tuple[np.ndarray, Backprop | None]:
+        """Apply stochastic depth; in training mode record the mask-regenerating backward."""
+        y, state = F.stochastic_depth(x, self.p, self.mode, self.training, rng=self.rng, return_state=True)
+        return y, (None if state.kind == "identity" else state.backward)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, mode={self.mode!r}"
