@@ -261,3 +261,32 @@ def test_keyword_input_of_a_module_call():
     net = Net()
     y = net(x=np.ones((1, 3)))
     np.testing.assert_allclose(net.backward(np.ones_like(y)), np.ones((1, 2)) @ fc.weight.data, rtol=1e-12)
+
+
+@needs_torch
+def test_linear_weight_dropout_matches_torch():
+    fc = nn.Linear(4, 3, dtype=np.float64, rng=0, weight_dropout=0.4, dropout_rng=nd.Generator(6))
+    x = np.random.default_rng(1).standard_normal((5, 4))
+    masks = [nd.dropout_mask((3, 4), 0.4, rng=nd.Generator(6, k)).astype(np.float64) for k in range(2)]
+    loss = (fc(x) ** 2).sum() + fc(x * 2).sum()  # two forwards, two masks
+    loss.backward()
+    w = torch.tensor(fc.weight.data, requires_grad=True)
+    b = torch.tensor(fc.bias.data, requires_grad=True)
+    xt = torch.from_numpy(x)
+    layer = [lambda inp, m=m: torch.nn.functional.linear(inp, w * torch.from_numpy(m) / 0.6, b) for m in masks]
+    ((layer[0](xt) ** 2).sum() + layer[1](xt * 2).sum()).backward()
+    np.testing.assert_allclose(fc.weight.grad, w.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(fc.bias.grad, b.grad.numpy(), rtol=1e-12)
+    fc.eval()
+    np.testing.assert_allclose(fc(x), x @ fc.weight.data.T + fc.bias.data, rtol=1e-15)  # no DropConnect in eval
+
+
+def test_linear_weight_dropout_input_gradient():
+    fc = nn.Linear(4, 3, dtype=np.float64, rng=0, weight_dropout=0.5, dropout_rng=3)
+    x = np.random.default_rng(1).standard_normal((2, 4))
+    y = fc(x)
+    dx = fc.backward(np.ones_like(y))
+    w = nd.dropout(fc.weight.data, 0.5, rng=nd.Generator(3, 0))
+    np.testing.assert_allclose(dx, np.ones((2, 3)) @ w, rtol=1e-15)
+    with pytest.raises(ValueError, match="weight_dropout"):
+        nn.Linear(4, 3, weight_dropout=1.5)

@@ -6,10 +6,12 @@ import math
 
 import numpy as np
 
+from numbadrop import functional as F
+from numbadrop._validation import check_p
 from numbadrop.nn.module import Module
 from numbadrop.nn.parameter import Parameter
 from numbadrop.nn.tape import Backprop, needs_input_grad, primitive
-from numbadrop.random import Generator, RngLike, default_generator
+from numbadrop.random import Generator, RngLike, check_rng, default_generator
 
 __all__ = ["Linear", "init_rng"]
 
@@ -52,6 +54,13 @@ class Linear(Module):
     rng : None, int, Generator or numpy.random.Generator
         Source of the initial values, drawn like torch's: ``U(-k, k)`` with
         ``k = 1/sqrt(in_features)`` for weight and bias.
+    weight_dropout : float, default 0.0
+        DropConnect: in training mode each forward drops every weight with
+        this probability and scales the others by ``1/(1-p)`` (a mask under
+        the contract, regenerated in the backward: the weight gradient is
+        masked the same way). Eval mode uses the weights as they are.
+    dropout_rng : None, int, Generator or numpy.random.Generator
+        Source of the weight masks (an int seeds a generator the layer owns).
 
     Attributes
     ----------
@@ -69,6 +78,8 @@ class Linear(Module):
     Linear(in_features=784, out_features=256, bias=True)
     >>> fc(np.zeros((32, 784), np.float32)).shape
     (32, 256)
+    >>> nn.Linear(8, 4, weight_dropout=0.3, rng=0)  # DropConnect
+    Linear(in_features=8, out_features=4, bias=True, weight_dropout=0.3)
     """
 
     def __init__(
@@ -79,6 +90,8 @@ class Linear(Module):
         *,
         dtype: np.dtype | type = np.float32,
         rng: RngLike = None,
+        weight_dropout: float = 0.0,
+        dropout_rng: RngLike = None,
     ) -> None:
         super().__init__()
         self.in_features = _check_features(in_features, "in_features")
@@ -91,6 +104,10 @@ class Linear(Module):
         shape = (self.out_features, self.in_features)
         self.weight = Parameter(gen.uniform(-bound, bound, shape).astype(dtype))
         self.bias = Parameter(gen.uniform(-bound, bound, self.out_features).astype(dtype)) if bias else None
+        self.weight_dropout = check_p(weight_dropout, "weight_dropout")
+        check_rng(dropout_rng)
+        owned = isinstance(dropout_rng, (int, np.integer)) and not isinstance(dropout_rng, bool)
+        self.dropout_rng = Generator(dropout_rng) if owned else dropout_rng
 
     @primitive(saves=(0,))
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, Backprop]:
@@ -99,19 +116,24 @@ class Linear(Module):
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(f"Linear expects input with last axis {self.in_features}, got shape {x.shape}")
         weight, bias = self.weight, self.bias
-        y = x @ weight.data.T
+        w, mask = weight.data, None
+        if self.weight_dropout and self.training:  # DropConnect: this forward's weights
+            w, mask = F.dropout(w, self.weight_dropout, rng=self.dropout_rng, return_state=True)
+        y = x @ w.T
         if bias is not None:
             y += bias.data
 
         def backprop(grad: np.ndarray) -> np.ndarray:
             g2 = grad.reshape(-1, self.out_features)
-            weight.accumulate(g2.T @ x.reshape(-1, self.in_features), owned=True)
+            grad_w = g2.T @ x.reshape(-1, self.in_features)
+            weight.accumulate(grad_w if mask is None else mask.backward(grad_w, inplace=True), owned=True)
             if bias is not None:
                 bias.accumulate(g2.sum(axis=0), owned=True)
             # A network's first layer: nothing needs the input gradient (a third of the matrix work).
-            return grad @ weight.data if needs_input_grad() else None
+            return grad @ (weight.data if mask is None else w) if needs_input_grad() else None
 
         return y, backprop
 
     def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+        text = f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+        return text + (f", weight_dropout={self.weight_dropout}" if self.weight_dropout else "")
