@@ -665,12 +665,7 @@ class Adam(Optimizer):
         weight_decay = group["weight_decay"]
         amsgrad = group["amsgrad"]
         cast = param.dtype.type
-        if not state:
-            state["step"] = 0
-            state["exp_avg"] = np.zeros_like(param)
-            state["exp_avg_sq"] = np.zeros_like(param)
-        if amsgrad and state.get("max_exp_avg_sq") is None:
-            state["max_exp_avg_sq"] = np.zeros_like(param)
+        _init_adam_state(state, param, amsgrad)
         arrays = [state["exp_avg"], state["exp_avg_sq"]] + ([state["max_exp_avg_sq"]] if amsgrad else [])
         if not _kernels.usable(param, *arrays):  # state loaded in another layout or dtype
             self._update_numpy(param, grad, state, group)
@@ -695,12 +690,7 @@ class Adam(Optimizer):
         amsgrad = group["amsgrad"]
         cast = param.dtype.type
 
-        if not state:
-            state["step"] = 0
-            state["exp_avg"] = np.zeros_like(param)
-            state["exp_avg_sq"] = np.zeros_like(param)
-        if amsgrad and state.get("max_exp_avg_sq") is None:
-            state["max_exp_avg_sq"] = np.zeros_like(param)
+        _init_adam_state(state, param, amsgrad)
         exp_avg = state["exp_avg"]
         exp_avg_sq = state["exp_avg_sq"]
         state["step"] += 1
@@ -747,6 +737,16 @@ class Adam(Optimizer):
         np.multiply(exp_avg, cast(-step_size), out=scratch)
         np.divide(scratch, denom, out=scratch)
         np.add(param, scratch, out=param)
+
+
+def _init_adam_state(state: dict[str, Any], param: np.ndarray, amsgrad: bool) -> None:
+    """Adam's per-parameter state on its first step: step count and moment estimates."""
+    if not state:
+        state["step"] = 0
+        state["exp_avg"] = np.zeros_like(param)
+        state["exp_avg_sq"] = np.zeros_like(param)
+    if amsgrad and state.get("max_exp_avg_sq") is None:
+        state["max_exp_avg_sq"] = np.zeros_like(param)
 
 
 class AdamW(Adam):

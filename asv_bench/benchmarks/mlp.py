@@ -56,12 +56,16 @@ def make_step(peer: str, batch: int = BATCH, seed: int = 0) -> Callable[[], obje
             t = self.dropout2(self.relu(self.fc2(t)))
             return self.fc3(t)
 
-    tmodel = TorchDropoutNet()
+    return _torch_step(model, TorchDropoutNet(), lambda ps: torch.optim.SGD(ps, lr=0.01, momentum=0.9), x, y)
+
+
+def _torch_step(model, tmodel, make_optimizer, x: np.ndarray, y: np.ndarray) -> Callable[[], object]:
+    """The torch twin's training step: ``model``'s weights copied into ``tmodel``, the same batch."""
     with torch.no_grad():
         for name, param in tmodel.named_parameters():
             param.copy_(torch.from_numpy(model.state_dict()[name]))
-    topt = torch.optim.SGD(tmodel.parameters(), lr=0.01, momentum=0.9)
-    tloss = tnn.CrossEntropyLoss()
+    topt = make_optimizer(tmodel.parameters())
+    tloss = torch.nn.CrossEntropyLoss()
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
 
     def torch_step() -> None:
@@ -89,11 +93,12 @@ class MLPTrainingStep:
 
     params = (("numbadrop", "torch"), (1, 2))
     param_names = ("peer", "threads")
+    make = staticmethod(make_step)
 
     def setup(self, peer: str, threads: int) -> None:
         set_threads(threads, peer)
         self.blas_limit = limit_blas_threads(threads)
-        self.step = make_step(peer)
+        self.step = self.make(peer)
         for _ in range(3):  # compile kernels, allocate optimizer state
             self.step()
 
@@ -154,34 +159,10 @@ def make_residual_step(peer: str, seed: int = 0) -> Callable[[], object]:
                 h = h + drop(self.relu(fc(h)))
             return self.head(h)
 
-    tmodel = TorchResidualNet()
-    with torch.no_grad():
-        for name, param in tmodel.named_parameters():
-            param.copy_(torch.from_numpy(model.state_dict()[name]))
-    topt = torch.optim.AdamW(tmodel.parameters(), lr=1e-3)
-    tloss = tnn.CrossEntropyLoss()
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-
-    def torch_step() -> None:
-        topt.zero_grad()
-        tloss(tmodel(xt), yt).backward()
-        topt.step()
-
-    return torch_step
+    return _torch_step(model, TorchResidualNet(), lambda ps: torch.optim.AdamW(ps, lr=1e-3), x, y)
 
 
-class ResidualMLPTrainingStep:
+class ResidualMLPTrainingStep(MLPTrainingStep):
     """Residual MLP, width 512, 4 dropout blocks, batch 256, float32: one AdamW step with ``loss.backward()``."""
 
-    params = (("numbadrop", "torch"), (1, 2))
-    param_names = ("peer", "threads")
-
-    def setup(self, peer: str, threads: int) -> None:
-        set_threads(threads, peer)
-        self.blas_limit = limit_blas_threads(threads)
-        self.step = make_residual_step(peer)
-        for _ in range(3):
-            self.step()
-
-    def time_step(self, peer: str, threads: int) -> None:
-        self.step()
+    make = staticmethod(make_residual_step)
