@@ -357,6 +357,82 @@ def _make_shared_kernels(mode: int):
 _SHARED = {mode: _make_shared_kernels(mode) for mode in (MODE_SCALE, MODE_AFFINE)}
 
 
+# --- columns: a transposed walk ------------------------------------------------------------------
+# A transposed array under element dropout is contiguous in memory along an axis
+# whose mask stride is large (sR), while the mask's contiguous axis C is strided.
+# Walking memory order, a work item takes 4 neighbouring columns (one Philox group
+# per row: needs every row's first mask index to be a multiple of 4) and a tile
+# of TILE rows: per row it draws one group and writes one element of each of the
+# 4 columns, so x and y are read and written as 4 sequential streams and Philox
+# runs once per 4 elements, as in the contiguous case. 3-D views (P, C, R): R
+# is the memory-contiguous axis, mask index ``start + p * s0 + c + r * sR``.
+
+
+def _make_column_kernels(mode: int, inplace: bool):
+    def items(x, y, first, last, start, s0, sR, k0, k1, o0, o1, t, m, b, d):
+        n_groups = x.shape[1] // 4
+        n_r = x.shape[2]
+        ntiles = (n_r + TILE - 1) // TILE
+        keep = np.empty((4, TILE), np.bool_)
+        for item in range(first, last):
+            p = item // (n_groups * ntiles)
+            rest = item - p * (n_groups * ntiles)
+            cg = rest // ntiles
+            r_first = (rest - cg * ntiles) * TILE
+            n = min(n_r, r_first + TILE) - r_first
+            c = 4 * cg
+            j_first = start + p * s0 + c + r_first * sR
+            for i in range(n):  # the tile's keep decisions, one Philox group per row
+                g = np.uint64((j_first + i * sR) >> 2)
+                w0, w1, w2, w3 = _philox_jit(g & _MASK32, g >> _SHIFT32, o0, o1, k0, k1)
+                keep[0, i] = w0 >= t
+                keep[1, i] = w1 >= t
+                keep[2, i] = w2 >= t
+                keep[3, i] = w3 >= t
+            first = np.uint64(r_first)
+            for k in range(4):  # then each column: one input, one output, one keep row
+                yr = y[p, c + k]
+                if inplace:
+                    _apply_flags(yr, yr, first, n, keep[k], m, b, d, mode)
+                else:
+                    _apply_flags(x[p, c + k], yr, first, n, keep[k], m, b, d, mode)
+
+    inline_items = njit(inline="always")(items)
+
+    def serial(x, y, first, last, start, s0, sR, k0, k1, o0, o1, t, m, b, d, _inplace):
+        inline_items(x, y, first, last, start, s0, sR, k0, k1, o0, o1, t, m, b, d)
+
+    def parallel(x, y, start, s0, sR, k0, k1, o0, o1, t, m, b, d, _inplace, n_chunks):
+        n_items = x.shape[0] * (x.shape[1] // 4) * ((x.shape[2] + TILE - 1) // TILE)
+        n_chunks = min(n_items, n_chunks)
+        per_chunk = (n_items + n_chunks - 1) // n_chunks
+        for chunk in prange(n_chunks):
+            first = chunk * per_chunk
+            last = min(n_items, first + per_chunk)
+            inline_items(x, y, first, last, start, s0, sR, k0, k1, o0, o1, t, m, b, d)
+
+    return njit(cache=True)(serial), njit(parallel=True, cache=True)(parallel)
+
+
+_COLUMNS: dict = {}
+
+
+def run_columns(x, y, start, s0, s_r, key, offset, t, m, b, d, mode, inplace=False):
+    """Element-wise ``mode`` on 3-D views ``(P, C, R)`` walked along R (see above).
+
+    ``x.shape[1] % 4 == 0`` and ``start``, ``s0``, ``s_r`` multiples of 4
+    (the caller, ``numbadrop._engine``, checks). Other parameters as in :func:`run`.
+    """
+    if not inplace and np.may_share_memory(x, y):
+        x = x.copy()
+    kernels = _COLUMNS.get((mode, inplace))
+    if kernels is None:
+        kernels = _COLUMNS[(mode, inplace)] = _make_column_kernels(mode, inplace)
+    args = (np.int64(start), np.int64(s0), np.int64(s_r), key[0], key[1], offset[0], offset[1], t, m, b, d, inplace)
+    n_items = x.shape[0] * (x.shape[1] // 4) * ((x.shape[2] + TILE - 1) // TILE)
+    _launch(*kernels, x, y, args, n_items)
+
+
 def run(x, y, start, strides, key, offset, t, m, b, d, mode, inplace=False):
     """Run the kernel on 3-D views ``x`` and ``y`` (same shape; any strides).
 
@@ -386,17 +462,26 @@ def run(x, y, start, strides, key, offset, t, m, b, d, mode, inplace=False):
     if not inplace and mode != MODE_MASK and np.may_share_memory(x, y):  # MODE_MASK ignores x
         x = x.copy()  # overlapping but different views: not something the public API does
     args = (np.int64(start), s0, s1, s2, key[0], key[1], offset[0], offset[1], t, m, b, d, inplace)
-    shared = mode != MODE_MASK and s1 == 0 and s2 == 1 and x.shape[1] > 1
-    serial, parallel = (_SHARED if shared else _KERNELS)[mode]
+    if mode != MODE_MASK and s1 == 0 and s2 == 1 and x.shape[1] > 1:
+        serial, parallel = _SHARED[mode]
+        n_items = _n_shared_items(x)
+    else:
+        serial, parallel = _KERNELS[mode]
+        n_items = x.shape[0] * x.shape[1] * ((x.shape[2] + TILE - 1) // TILE)
+    _launch(serial, parallel, x, y, args, n_items)
+
+
+def _launch(serial, parallel, x, y, args, n_items: int) -> None:
+    """The serial kernel for small arrays, else the parallel one (see "Python threads")."""
     if x.size < _tunables.SERIAL_CUTOFF:
-        _run_serial(serial, x, y, args)
+        serial(x, y, np.int64(0), np.int64(n_items), *args)
         return
     global _active
     with _count_lock:
         _active += 1
         active = _active
     try:
-        _run_parallel(serial, parallel, x, y, args, active)
+        _run_parallel(serial, parallel, x, y, args, active, n_items)
     finally:
         with _count_lock:
             _active -= 1
@@ -418,14 +503,6 @@ _workqueue_lock = threading.Lock()
 _layer_safe = False  # True once numba reports a threadsafe layer (omp, tbb)
 
 
-def _run_serial(serial, x, y, args) -> None:
-    if any(serial is kernels[0] for kernels in _SHARED.values()):
-        n_items = _n_shared_items(x)
-    else:
-        n_items = x.shape[0] * x.shape[1] * ((x.shape[2] + TILE - 1) // TILE)
-    serial(x, y, np.int64(0), np.int64(n_items), *args)
-
-
 def _threadsafe_layer() -> bool:
     """Whether concurrent parallel regions are allowed (False until the layer is known)."""
     global _layer_safe
@@ -437,15 +514,15 @@ def _threadsafe_layer() -> bool:
     return _layer_safe
 
 
-def _run_parallel(serial, parallel, x, y, args, active: int) -> None:
+def _run_parallel(serial, parallel, x, y, args, active: int, n_items: int) -> None:
     threads = numba.get_num_threads()
     share = threads if active == 1 else threads // active
     if share < 1 or (active > 1 and share == 1):
-        _run_serial(serial, x, y, args)
+        serial(x, y, np.int64(0), np.int64(n_items), *args)
         return
     if not _threadsafe_layer():
         if not _workqueue_lock.acquire(blocking=False):
-            _run_serial(serial, x, y, args)
+            serial(x, y, np.int64(0), np.int64(n_items), *args)
             return
         try:
             parallel(x, y, *args, np.int64(threads * _tunables.CHUNKS_PER_THREAD))

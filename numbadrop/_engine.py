@@ -67,6 +67,14 @@ def _collapse(shape, xs, ys, ms) -> list[tuple[int, int, int, int]]:
     outermost first; axes of length 1 are dropped. The innermost mask stride
     is 0 or 1, as the kernels need (an axis of length 1 is appended if not).
     """
+    merged = _merge(shape, xs, ys, ms)
+    if not merged or merged[-1][3] not in (0, 1):
+        merged.append((1, 0, 0, 0))
+    return merged
+
+
+def _merge(shape, xs, ys, ms) -> list[tuple[int, int, int, int]]:
+    """:func:`_collapse` without the appended axis."""
     merged: list[tuple[int, int, int, int]] = []
     for n, a, b, c in reversed(list(zip(shape, xs, ys, ms, strict=True))):  # innermost first
         if n == 1:
@@ -78,8 +86,6 @@ def _collapse(shape, xs, ys, ms) -> list[tuple[int, int, int, int]]:
                 continue
         merged.append((n, a, b, c))
     merged.reverse()
-    if not merged or merged[-1][3] not in (0, 1):
-        merged.append((1, 0, 0, 0))
     return merged
 
 
@@ -103,6 +109,34 @@ def walks_memory_order(shape, ys, ms) -> bool:
     """True when :func:`walk_order` walks ``y`` in its memory order."""
     axes = [a for a in range(len(shape)) if shape[a] != 1]
     return walk_order(shape, ys, ms) == sorted(axes, key=lambda a: -abs(ys[a]))
+
+
+def column_dims(shape, xs, ys, ms, start: int, itemsize: int):
+    """``(P, C, R)`` dims for :func:`numbadrop._cpu.run_columns`, or None.
+
+    In ``y``'s memory order the array must collapse to at most three axes:
+    R innermost, unit stride in x and y, mask stride a multiple of 4; C next,
+    mask stride 1 and a length divisible by 4; P (if any) a mask stride
+    divisible by 4; and ``start % 4 == 0``. Then each row's 4-column groups
+    are whole Philox groups (a transposed array of even width under element
+    dropout).
+    """
+    axes = [a for a in range(len(shape)) if shape[a] != 1]
+    order = sorted(axes, key=lambda a: -abs(ys[a]))
+    dims = _merge(*(tuple(v[a] for a in order) for v in (shape, xs, ys, ms)))
+    if len(dims) not in (2, 3) or start % 4:
+        return None
+    p, (c, r) = (dims[0] if len(dims) == 3 else (1, 0, 0, 0)), dims[-2:]
+    if r[1] != itemsize or r[2] != itemsize or r[3] % 4 or r[3] == 0:
+        return None
+    if c[3] != 1 or c[0] % 4 or p[3] % 4:
+        return None
+    return p, c, r
+
+
+def keeps_order(shape, xs, ys, ms, itemsize: int) -> bool:
+    """Whether the kernels walk a ``y`` of strides ``ys`` in its memory order (see ``_host``)."""
+    return walks_memory_order(shape, ys, ms) or column_dims(shape, xs, ys, ms, 0, itemsize) is not None
 
 
 def _is_plain(shape: tuple[int, ...], strides: tuple[int, ...]) -> bool:
@@ -174,14 +208,20 @@ def launch(
         x, y = x.view(np.uint16), y.view(np.uint16)
     elif is_bfloat16(y.dtype):
         x, y = x.view(np.int16), y.view(np.int16)
-    if x.flags.c_contiguous and y.flags.c_contiguous and _is_plain(y.shape, strides):
-        xv, yv, ms = x.reshape(1, 1, -1), y.reshape(1, 1, -1), (0, 0, 1)
-    else:
-        xv, yv, ms = _views(x, y, strides)
     u = np.uint64
     key = (u(seed & 0xFFFFFFFF), u(seed >> 32))
     off = (u(offset & 0xFFFFFFFF), u(offset >> 32))
     t = u(threshold(p))
+    if x.flags.c_contiguous and y.flags.c_contiguous and _is_plain(y.shape, strides):
+        xv, yv, ms = x.reshape(1, 1, -1), y.reshape(1, 1, -1), (0, 0, 1)
+    elif op != "mask" and (dims := column_dims(y.shape, x.strides, y.strides, strides, start, y.itemsize)):
+        shape = tuple(dim[0] for dim in dims)
+        xv = as_strided(x, shape, tuple(dim[1] for dim in dims), writeable=False)
+        yv = as_strided(y, shape, tuple(dim[2] for dim in dims))
+        _cpu.run_columns(xv, yv, start, dims[0][3], dims[2][3], key, off, t, m, b, d, mode, inplace)
+        return
+    else:
+        xv, yv, ms = _views(x, y, strides)
     lead = xv.ndim - 3
     if lead == 0:
         _cpu.run(xv, yv, start, ms, key, off, t, m, b, d, mode, inplace)

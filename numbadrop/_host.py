@@ -77,13 +77,14 @@ def _empty_like(x: np.ndarray, broadcast: tuple[int, ...]) -> np.ndarray:
 
     They can when the memory-contiguous axis of ``x`` is the mask's
     contiguous axis or a broadcast one (a channels-last image under
-    ``dropout2d``, a transposed array under channel dropout); a transposed
-    array under element dropout gets a C-order output, walked in C order.
+    ``dropout2d``), or through the column kernel (a transposed array whose
+    mask rows are whole Philox groups, see ``numbadrop._engine.column_dims``);
+    otherwise the output is C order and the kernels walk C order.
     """
     if x.flags.c_contiguous:
         return np.empty(x.shape, x.dtype)
     y = np.empty_like(x, order="K", subok=False)
-    if _engine.walks_memory_order(y.shape, y.strides, _engine.mask_strides(x.shape, broadcast)):
+    if _engine.keeps_order(x.shape, x.strides, y.strides, _engine.mask_strides(x.shape, broadcast), x.itemsize):
         return y
     return np.empty(x.shape, x.dtype)
 

@@ -95,3 +95,14 @@ def check_same_shape(grad: object, shape: tuple[int, ...], name: str = "grad") -
     """A backward gradient has the forward input's shape."""
     if tuple(grad.shape) != tuple(shape):
         raise ValueError(f"{name} has shape {tuple(grad.shape)}, expected {tuple(shape)}")
+
+
+def check_grad(grad: object, shape: tuple[int, ...], name: str = "grad") -> np.ndarray:
+    """A NumPy backward gradient: a float array of the forward input's shape.
+
+    (``DropoutState.backward`` checks gradients of every kind through their
+    backend and :func:`check_same_shape`; this is the NumPy-only form.)
+    """
+    grad = check_float_array(grad, name)
+    check_same_shape(grad, shape, name)
+    return grad

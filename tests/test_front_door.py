@@ -294,3 +294,48 @@ def test_sliced_input_gets_dense_output():
         y = fn(x, 0.5, rng=3)
         assert y.flags.c_contiguous
     assert_identical(nd.dropout1d(x, 0.5, rng=3), naive.dropout(x, 0.5, 3, 0, (2,)))
+
+
+@pytest.mark.parametrize(
+    "shape, perm",
+    [((12, 40), (1, 0)), ((3, 8, 20), (0, 2, 1)), ((8, 3, 20), (1, 2, 0)), ((4, 6, 8), (2, 0, 1))],
+)
+@pytest.mark.parametrize("cutoff", [0, None])
+def test_transposed_element_dropout_walks_columns(shape, perm, cutoff, monkeypatch):
+    """Rows of whole Philox groups: the column kernel, output in the input's order, same bits."""
+    from numbadrop import _cpu, _tunables
+
+    if cutoff is not None:
+        monkeypatch.setattr(_tunables, "SERIAL_CUTOFF", cutoff)
+    ran = []
+    real = _cpu.run_columns
+    monkeypatch.setattr(_cpu, "run_columns", lambda *a, **k: ran.append(1) or real(*a, **k))
+    for dtype in ["float16", "float32", "float64"]:
+        x = _permuted(shape, perm, dtype)
+        y, state = nd.dropout(x, 0.4, rng=nd.Generator(3, 5), return_state=True)
+        assert y.strides == x.strides
+        assert_identical(y, naive.dropout(x, 0.4, 3, 5))
+        assert_identical(state.backward(x), naive.dropout(x, 0.4, 3, 5))
+        a = nd.alpha_dropout(x, 0.4, True, rng=7)
+        assert_identical(a, naive.alpha_dropout(x, 0.4, 7))
+        inplace = x.copy(order="K")
+        nd.alpha_dropout(inplace, 0.4, True, rng=7, inplace=True)
+        assert_identical(inplace, a)
+    assert len(ran) == 12
+
+
+def test_column_kernel_bfloat16_and_blocks():
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    x = _permuted((16, 24), (1, 0)).astype(ml_dtypes.bfloat16)
+    y = nd.dropout(x, 0.5, rng=1)
+    assert y.strides == x.strides
+    assert_identical(y.view(np.uint16), naive.dropout_bfloat16(x.view(np.uint16), 0.5, 1))
+    # a block of a larger array, starting at a multiple of 4 and not
+    from numbadrop import _engine
+
+    big = _permuted((16, 24), (1, 0))
+    for start in (8, 6):
+        out = np.empty_like(big, order="K")
+        _engine.launch(big, out, "dropout", 0.5, 9, 0, _engine.mask_strides((16, 24), ()), start)
+        want = naive.words(16 * 24, 9, 0, start).reshape(16, 24) >= np.uint64(naive.math.ceil(0.5 * 2**32))
+        assert_identical(out, np.where(want, big * np.float32(2.0), np.float32(0)))
