@@ -131,6 +131,7 @@ ODD = {
 
 
 @settings(SETTINGS, max_examples=300)
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # np.matrix itself
 @given(fn=st.sampled_from(FORWARDS), data=st.data())
 def test_forwards_and_backward(fn, data):
     odd = data.draw(st.sets(st.sampled_from(sorted(ODD)), max_size=2))
