@@ -197,13 +197,15 @@ class Tape:
     :meth:`record` appends ``grad_out -> grad_in`` after the last one.
     """
 
-    __slots__ = ("inputs", "nodes", "output", "_head")
+    __slots__ = ("chain", "inputs", "nodes", "output", "_head")
 
     def __init__(self) -> None:
         self.nodes: list[Node] = []
         self.inputs: tuple[Node, ...] = ()
         self.output: Node | None = None
         self._head: Node | None = None
+        #: A call on GPU, torch or Dask arrays: its layers record a chain of closures (``record``).
+        self.chain = False
 
     def __len__(self) -> int:
         return len(self.nodes)
@@ -221,6 +223,8 @@ class Tape:
     def backward(self, grad: np.ndarray) -> np.ndarray | None:
         """Backpropagate ``grad`` from the output to the first input, once; empties the tape."""
         if self.output is None:
+            if self.chain:  # nothing recorded: every layer passed its input through
+                return grad
             raise RuntimeError("nothing was recorded on this tape")
         first = self.inputs[0] if self.inputs else None
         grads = backward(

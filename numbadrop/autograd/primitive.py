@@ -101,6 +101,12 @@ def primitive(forward: F | None = None, *, saves: tuple[int, ...] = ()) -> Any:
                 "(keyword arguments of a primitive are constants, so their gradient would be lost)"
             )
         context = graph.module_context()
+        tape = graph.active_tape()
+        if not live and enabled and context == "train" and tape is not None and tape.chain:
+            y, backprop = _call(forward, plain, kwargs, recording=True)  # arrays the graph cannot hold
+            if backprop is not None:
+                tape.record(backprop)
+            return y
         if not (live or (enabled and params and context == "train")):
             return _call(forward, plain, kwargs, recording=False)[0]
         result = _call(forward, plain, kwargs, recording=True)

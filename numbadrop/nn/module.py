@@ -172,6 +172,8 @@ class Module:
         if tape is None:
             tape = Tape()
         given = (*args, *kwargs.values()) if kwargs else args
+        if any(_is_foreign(a) for a in given):  # GPU, torch or Dask arrays: a chain of closures, not a graph
+            tape.chain = True
         wrapped, inputs = _boundaries(given)
         previous_tape = state.tape if hasattr(state, "tape") else None
         state.context, state.tape = "train", tape
@@ -182,10 +184,11 @@ class Module:
                 out = self.forward(*wrapped)
         finally:
             state.context, state.tape = None, previous_tape
-        tape.inputs = inputs
-        tape.output = out._node if isinstance(out, Tensor) else None
+        if not tape.chain:  # a chain's ends are set by its links (``Tape.record``)
+            tape.inputs = inputs
+            tape.output = out._node if isinstance(out, Tensor) else None
         object.__setattr__(self, "_tape", tape)
-        object.__setattr__(self, "_out_shape", out.shape if isinstance(out, np.ndarray) else None)
+        object.__setattr__(self, "_out_shape", tuple(out.shape) if hasattr(out, "shape") else None)
         for arg, original in zip(wrapped, given, strict=True):
             if out is arg:  # the input itself came back (Identity, a layer working in place)
                 if not isinstance(original, Tensor):
@@ -230,7 +233,7 @@ class Module:
             raise TypeError(f"{type(self).__name__}.backward() needs a forward that returns one array")
         if np.shape(grad) != self._out_shape:
             raise ValueError(f"grad has shape {np.shape(grad)}, expected the output's shape {self._out_shape}")
-        if tape.output is None:
+        if tape.output is None and not tape.chain:
             raise RuntimeError(
                 f"{type(self).__name__}'s output is not connected to what its forward recorded: it was made from "
                 "plain arrays (np.asarray(), .detach() or .view(np.ndarray) of a recorded value inside forward?)"
@@ -311,6 +314,11 @@ def _boundaries(args: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[Node, ...
             nodes.append(node)
         wrapped.append(arg)
     return tuple(wrapped), tuple(nodes)
+
+
+def _is_foreign(arg: object) -> bool:
+    """An array of another kind (GPU, torch, Dask): the graph records only NumPy values."""
+    return not isinstance(arg, np.ndarray) and hasattr(arg, "shape") and hasattr(arg, "dtype")
 
 
 def _identity(grad: np.ndarray) -> np.ndarray:
