@@ -290,3 +290,15 @@ def test_linear_weight_dropout_input_gradient():
     np.testing.assert_allclose(dx, np.ones((2, 3)) @ w, rtol=1e-15)
     with pytest.raises(ValueError, match="weight_dropout"):
         nn.Linear(4, 3, weight_dropout=1.5)
+
+
+@needs_torch
+def test_layers_on_torch_tensors_keep_their_backward():
+    """A layer called on another array kind (a torch CPU tensor) records a chain: layer.backward works."""
+    x = np.random.default_rng(0).standard_normal((4, 10)).astype(np.float32)
+    on_torch, on_numpy = nn.Dropout(0.4, rng=3), nn.Dropout(0.4, rng=3)
+    y = on_torch(torch.from_numpy(x))
+    assert isinstance(y, torch.Tensor)
+    np.testing.assert_array_equal(y.numpy(), on_numpy(x))
+    g = np.random.default_rng(1).standard_normal((4, 10)).astype(np.float32)
+    np.testing.assert_array_equal(on_torch.backward(torch.from_numpy(g)).numpy(), on_numpy.backward(g))
