@@ -31,8 +31,12 @@ class _DropoutNd(Module):
     @primitive
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, Backprop | None]:
         """Apply the dropout; in training mode record the mask-regenerating backward."""
-        y, state = self._function(x, self.p, self.training, self.inplace, rng=self.rng, return_state=True)
+        y, state = self._apply(x)
         return y, (None if state.kind == "identity" else state.backward)
+
+    def _apply(self, x: np.ndarray) -> tuple[np.ndarray, F.DropoutState]:
+        """The layer's function with its options and ``return_state=True``."""
+        return self._function(x, self.p, self.training, self.inplace, rng=self.rng, return_state=True)
 
     def extra_repr(self) -> str:
         return f"p={self.p}, inplace={self.inplace}"
@@ -128,11 +132,8 @@ class StochasticDepth(_DropoutNd):
         super().__init__(p, False, rng=rng)
         self.mode = mode
 
-    @primitive
-    def forward(self, x: np.ndarray) -> tuple[np.ndarray, Backprop | None]:
-        """Apply stochastic depth; in training mode record the mask-regenerating backward."""
-        y, state = F.stochastic_depth(x, self.p, self.mode, self.training, rng=self.rng, return_state=True)
-        return y, (None if state.kind == "identity" else state.backward)
+    def _apply(self, x: np.ndarray) -> tuple[np.ndarray, F.DropoutState]:
+        return F.stochastic_depth(x, self.p, self.mode, self.training, rng=self.rng, return_state=True)
 
     def extra_repr(self) -> str:
         return f"p={self.p}, mode={self.mode!r}"
