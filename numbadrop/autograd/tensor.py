@@ -464,12 +464,12 @@ def _ufunc_backprop(ufunc: np.ufunc, method: str, operands: tuple, result: Any, 
         ans = result if rule.keep_output else None
         if len(operands) == 1:
             (vjp,) = rule.vjps
-            single = lambda g: unbroadcast_to(vjp(g, ans, *args), shapes[0], dtypes[0])  # noqa: E731
+            single = lambda g: registry.unbroadcast(vjp(g, ans, *args), shapes[0], dtypes[0])  # noqa: E731
             return single, rule.keep_inputs, rule.keep_output
 
         def backprop(g: np.ndarray) -> tuple:
             return tuple(
-                unbroadcast_to(vjp(g, ans, *args), shape, dtype) if needs_input_grad(i) else None
+                registry.unbroadcast(vjp(g, ans, *args), shape, dtype) if needs_input_grad(i) else None
                 for i, (vjp, shape, dtype) in enumerate(zip(rule.vjps, shapes, dtypes, strict=True))
             )
 
@@ -484,11 +484,6 @@ def _ufunc_backprop(ufunc: np.ufunc, method: str, operands: tuple, result: Any, 
         backprop = lambda g: vjp(g, result, x, axis, keepdims).astype(x.dtype, copy=False)  # noqa: E731
         return backprop, reads_values, reads_values
     raise _unrecorded(name + (f" with {sorted(kwargs)}" if kwargs else ""))
-
-
-def unbroadcast_to(grad: Any, shape: tuple[int, ...], dtype: np.dtype | None) -> np.ndarray:
-    """``registry.unbroadcast`` for an operand that may be a Python scalar (``dtype`` None)."""
-    return registry.unbroadcast(grad, shape, dtype)
 
 
 def _ufunc_into(ufunc, method, inputs, operands, plain, outs, kwargs, live) -> Any:
@@ -656,7 +651,7 @@ def setitem(t: Tensor, key: Any, value: Any) -> None:
             g_old[key] = 0
         g_value = None
         if needs_input_grad(1):
-            g_value = unbroadcast_to(np.asarray(g[key]), vshape, vdtype)
+            g_value = registry.unbroadcast(np.asarray(g[key]), vshape, vdtype)
         return g_old, g_value
 
     rebase(t, Node("setitem (in place)", (old, vnode), backprop, target.shape, target.dtype))

@@ -17,7 +17,7 @@ import numpy as np
 
 from numbadrop.autograd.graph import needs_input_grad
 from numbadrop.autograd.registry import CONSTANT_FUNCTIONS, FUNCTIONS, REDUCTIONS, defvjp, unbroadcast
-from numbadrop.autograd.tensor import astype, getitem, record, source, unbroadcast_to
+from numbadrop.autograd.tensor import astype, getitem, record, source
 
 # --- elementwise ufuncs --------------------------------------------------------------
 # fmt: off
@@ -294,8 +294,8 @@ def _where(condition, x=None, y=None):
 
     def backprop(g: np.ndarray) -> tuple:
         return (
-            unbroadcast_to(np.where(cond, g, 0), shapes[0], dtypes[0]) if needs_input_grad(0) else None,
-            unbroadcast_to(np.where(cond, 0, g), shapes[1], dtypes[1]) if needs_input_grad(1) else None,
+            unbroadcast(np.where(cond, g, 0), shapes[0], dtypes[0]) if needs_input_grad(0) else None,
+            unbroadcast(np.where(cond, 0, g), shapes[1], dtypes[1]) if needs_input_grad(1) else None,
         )
 
     return record("where", result, operands, backprop)
@@ -317,7 +317,7 @@ def _clip(a, a_min=None, a_max=None, out=None, *, min=None, max=None, **kwargs):
     def backprop(g: np.ndarray) -> tuple:
         masks = (inside, below & ~above, above)
         return tuple(
-            unbroadcast_to(g * m, s, d) if needs_input_grad(i) else None
+            unbroadcast(g * m, s, d) if needs_input_grad(i) else None
             for i, (m, s, d) in enumerate(zip(masks, shapes, dtypes, strict=True))
         )
 
