@@ -39,16 +39,6 @@ __all__ = [
 _state = threading.local()
 
 
-class _Sink:
-    """Where a leaf's gradient goes: ``add(grad)``; ``wanted`` by every backward or only on request."""
-
-    __slots__ = ()
-    always = True
-
-    def add(self, grad: np.ndarray) -> None:  # pragma: no cover - interface
-        raise NotImplementedError
-
-
 class Node:
     """One recorded operation (or a leaf) of the graph.
 
@@ -71,7 +61,8 @@ class Node:
         recorded (a changed version raises instead of giving a wrong
         gradient) and the object they came from, kept alive with the node.
     sink : object or None
-        For leaves: where the gradient is collected (a Parameter, a tensor).
+        For leaves: where the gradient is collected (a Parameter, a tensor),
+        anything with ``always`` (collected by every backward) and ``add(grad)``.
     """
 
     __slots__ = ("backprop", "consumed", "dtype", "name", "params", "parents", "saved", "shape", "sink", "__weakref__")
