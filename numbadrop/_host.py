@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from numbadrop import _engine
+from numbadrop import _cpu, _engine, _tunables
 from numbadrop._validation import check_float_array, check_writeable
+from numbadrop.random import seed_offset, threshold
 
 
 def check(x: object, name: str = "x") -> np.ndarray:
@@ -108,3 +109,57 @@ def mask(shape: tuple[int, ...], broadcast: tuple[int, ...], p: float, seed: int
     keep = np.empty(out_shape, np.bool_)
     _engine.launch(keep, keep, "mask", p, seed, offset, _engine.mask_strides(out_shape, ()))
     return keep
+
+
+# --- the short path of the most common call ----------------------------------------------------
+# ``dropout(x, p, rng=...)`` on a small C-contiguous float32/float64 activation, out of place:
+# the general path (argument checks, backend choice, launch planning) cost about twice the
+# kernel itself on a (32, 256) array. What depends only on (dtype, p) is computed once.
+
+#: ``(dtype, p) -> (serial kernel, coefficients)`` of element dropout.
+_SMALL_PLANS: dict[tuple[np.dtype, float], tuple] = {}
+_SMALL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def small_dropout(x: np.ndarray, p: float, rng: object) -> np.ndarray | None:
+    """Element dropout of a plain ndarray, or None where the general path must run.
+
+    Only for what the general path would compute the same way with the
+    serial kernel: ``type(x) is np.ndarray``, C-contiguous, native float32 or
+    float64, ``0 < size < SERIAL_CUTOFF``, and ``p`` a float in ``(0, 1)``
+    (the caller checks the types of ``x`` and ``p``). Draws from ``rng`` only
+    when it returns an array.
+    """
+    n = x.size
+    if not 0 < n < _tunables.SERIAL_CUTOFF or not x.flags.c_contiguous:
+        return None
+    plan = _SMALL_PLANS.get((x.dtype, p))
+    if plan is None:
+        if x.dtype not in _SMALL_DTYPES or not 0.0 < p < 1.0:
+            return None
+        mode, m, b, d = _engine._coefficients("dropout", p, x.dtype)
+        plan = _SMALL_PLANS[(x.dtype, p)] = (_cpu._KERNELS[mode][0], np.uint64(threshold(p)), m, b, d)
+    serial, t, m, b, d = plan
+    seed, offset = seed_offset(rng)
+    y = np.empty(x.shape, x.dtype)
+    u = np.uint64
+    serial(
+        x.reshape(1, 1, n),
+        y.reshape(1, 1, n),
+        0,
+        (n + _cpu.TILE - 1) // _cpu.TILE,
+        0,
+        0,
+        0,
+        1,
+        u(seed & 0xFFFFFFFF),
+        u(seed >> 32),
+        u(offset & 0xFFFFFFFF),
+        u(offset >> 32),
+        t,
+        m,
+        b,
+        d,
+        False,
+    )
+    return y

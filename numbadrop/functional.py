@@ -16,7 +16,7 @@ from typing import Union
 
 import numpy as np
 
-from numbadrop import _backend, _dispatch
+from numbadrop import _backend, _dispatch, _host
 from numbadrop._validation import (
     check_bool,
     check_p,
@@ -304,6 +304,19 @@ def dropout(
     >>> bool((y == y[:, :1, :1, :]).all())
     True
     """
+    if (
+        type(x) is np.ndarray
+        and type(p) is float
+        and training is True
+        and inplace is False
+        and return_state is False
+        and out is None
+        and type(broadcast_dims) is tuple
+        and not broadcast_dims
+    ):
+        y = _host.small_dropout(x, p, rng)
+        if y is not None:
+            return y
     x = _dispatch.check_array(x)
     broadcast = normalize_axes(broadcast_dims, x.ndim)
     return _run(x, p, training, inplace, rng, broadcast, return_state, "dropout", out)
