@@ -136,3 +136,63 @@ def test_dask_bfloat16():
     y = nd.dropout2d(da.from_array(x, chunks=(2, 5))[None], 0.5, rng=5)
     assert y.dtype == BF16
     assert_same_bits(y.compute(scheduler="sync"), nd.dropout2d(x[None], 0.5, rng=5))
+
+
+# --- training in bfloat16: bfloat16 activations, float32 master weights ----------------------
+
+
+def finite(shape, seed) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal(shape).astype(BF16)
+
+
+def test_linear_computes_bfloat16_in_its_weights_dtype():
+    fc = nn.Linear(16, 8, rng=0)
+    x, g = finite((5, 16), 1), finite((5, 8), 2)
+    y = fc(x)
+    assert y.dtype == BF16
+    x32, g32, w = x.astype(np.float32), g.astype(np.float32), fc.weight.data
+    assert_same_bits(y, (x32 @ w.T + fc.bias.data).astype(BF16))
+    dx = fc.backward(g)
+    assert dx.dtype == BF16
+    assert_same_bits(dx, (g32 @ w).astype(BF16))
+    assert fc.weight.grad.dtype == np.float32 and fc.bias.grad.dtype == np.float32
+    np.testing.assert_array_equal(fc.weight.grad, g32.T @ x32)
+    np.testing.assert_array_equal(fc.bias.grad, g32.sum(axis=0))
+
+
+def test_cross_entropy_takes_bfloat16_logits():
+    logits, target = finite((6, 4), 3), np.arange(6) % 4
+    loss_fn, loss_fn32 = nn.CrossEntropyLoss(), nn.CrossEntropyLoss()
+    loss = loss_fn(logits, target)
+    want = loss_fn32(logits.astype(np.float32), target)
+    assert loss.dtype == np.float32 and float(loss) == float(want)
+    grad = loss_fn.backward()
+    assert grad.dtype == BF16
+    assert_same_bits(grad, loss_fn32.backward().astype(BF16))
+
+
+def test_relu_and_dropout_keep_bfloat16():
+    x = finite((4, 32), 4)
+    relu, drop = nn.ReLU(), nn.Dropout(0.5, rng=5)
+    h = drop(relu(x))
+    assert h.dtype == BF16
+    want = naive.dropout_bfloat16(bits(np.maximum(x, 0)), 0.5, 5, 0)
+    assert_same_bits(h, want)
+
+
+def test_dropoutnet_trains_in_bfloat16():
+    """The main job's network on bfloat16 digits: every activation bfloat16, accuracy as in float32."""
+    pytest.importorskip("sklearn")
+    from numbadrop.examples import train_mlp
+
+    data = train_mlp.load_digits(0)
+    runs = {}
+    for flag in (False, True):
+        model, hist = train_mlp.train(0.5, data, epochs=4, batch_size=64, lr=1e-3, seed=0, bfloat16=flag)
+        runs[flag] = hist.test_acc[-1]
+    model.train()
+    x = data[0][:8].astype(BF16)
+    h = model.dropout1(model.relu(model.fc1(x)))
+    assert h.dtype == BF16 and model(x).dtype == BF16
+    assert model.fc1.weight.data.dtype == np.float32
+    assert runs[True] > 0.85 and abs(runs[True] - runs[False]) < 0.03, runs

@@ -79,9 +79,19 @@ def train(
     lr: float,
     seed: int,
     progress: object = None,
+    bfloat16: bool = False,
 ) -> tuple[DropoutNet, History]:
-    """Train one ``DropoutNet`` with dropout rate ``p``; deterministic for a seed."""
+    """Train one ``DropoutNet`` with dropout rate ``p``; deterministic for a seed.
+
+    With ``bfloat16`` the images and every activation (the dropout layers'
+    inputs included) are ``ml_dtypes.bfloat16``; weights, their gradients and
+    Adam's state stay float32 (mixed precision, see :class:`numbadrop.nn.Linear`).
+    """
     x_train, x_test, y_train, y_test = data
+    if bfloat16:
+        import ml_dtypes
+
+        x_train, x_test = x_train.astype(ml_dtypes.bfloat16), x_test.astype(ml_dtypes.bfloat16)
     numbadrop.manual_seed(seed)  # parameter init and dropout masks
     order_rng = np.random.default_rng(seed)
     model = DropoutNet(input_dim=x_train.shape[1], hidden_dim=256, output_dim=10, dropout_rate=p)
@@ -153,6 +163,9 @@ def run(argv: list[str] | None = None) -> list[History]:
     parser.add_argument("--p", type=float, nargs="+", default=[0.0, 0.5], help="dropout rates to compare")
     parser.add_argument("--out", default="train_mlp.png", help="where to save the figure ('' to skip)")
     parser.add_argument("--no-progress", action="store_true", help="hide the tqdm progress bar")
+    parser.add_argument(
+        "--bfloat16", action="store_true", help="bfloat16 activations, float32 weights (needs ml_dtypes)"
+    )
     args = parser.parse_args(argv)
     from tqdm.auto import tqdm
 
@@ -162,7 +175,14 @@ def run(argv: list[str] | None = None) -> list[History]:
     with tqdm(total=args.epochs * len(args.p), desc="training", unit="epoch", disable=args.no_progress) as bar:
         for p in args.p:
             _, hist = train(
-                p, data, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, progress=bar
+                p,
+                data,
+                epochs=args.epochs,
+                batch_size=args.batch_size,
+                lr=args.lr,
+                seed=args.seed,
+                progress=bar,
+                bfloat16=args.bfloat16,
             )
             histories.append(hist)
     elapsed = time.perf_counter() - began

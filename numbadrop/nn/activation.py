@@ -7,6 +7,7 @@ import math
 import numpy as np
 from numba import njit
 
+from numbadrop._validation import is_bfloat16
 from numbadrop.nn.module import Module
 from numbadrop.nn.tape import Backprop, is_recording, primitive
 
@@ -18,7 +19,7 @@ SELU_SCALE = 1.0507009873554804934193349852946
 
 def _float_input(x: object, owner: str) -> np.ndarray:
     x = np.asarray(x)
-    if x.dtype.kind != "f":
+    if x.dtype.kind != "f" and not is_bfloat16(x.dtype):
         raise TypeError(f"{owner} expects a float array, got dtype {x.dtype}")
     return x
 

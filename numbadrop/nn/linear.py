@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from numbadrop import functional as F
-from numbadrop._validation import check_p
+from numbadrop._validation import check_p, is_bfloat16
 from numbadrop.nn.module import Module
 from numbadrop.nn.parameter import Parameter
 from numbadrop.nn.tape import Backprop, needs_input_grad, primitive
@@ -50,7 +50,10 @@ class Linear(Module):
     bias : bool, default True
         Whether to add a learned bias.
     dtype : numpy dtype, default float32
-        Parameter dtype (float32 or float64).
+        Parameter dtype (float32 or float64). A bfloat16 input
+        (``ml_dtypes.bfloat16``) is computed in this dtype and the output and
+        the input gradient are rounded to bfloat16: bfloat16 activations with
+        float32 master weights, the mixed precision of ``torch.autocast``.
     rng : None, int, Generator or numpy.random.Generator
         Source of the initial values, drawn like torch's: ``U(-k, k)`` with
         ``k = 1/sqrt(in_features)`` for weight and bias.
@@ -119,20 +122,30 @@ class Linear(Module):
         w, mask = weight.data, None
         if self.weight_dropout and self.training:  # DropConnect: this forward's weights
             w, mask = F.dropout(w, self.weight_dropout, rng=self.dropout_rng, return_state=True)
+        # bfloat16 activations (mixed precision): the products run in the weights' float type
+        # (BLAS has no bfloat16), the output and the input gradient are rounded to bfloat16.
+        given = x.dtype if is_bfloat16(x.dtype) else None
+        if given is not None:
+            x = x.astype(w.dtype)
         y = x @ w.T
         if bias is not None:
             y += bias.data
 
         def backprop(grad: np.ndarray) -> np.ndarray:
+            if given is not None:
+                grad = grad.astype(w.dtype)
             g2 = grad.reshape(-1, self.out_features)
             grad_w = g2.T @ x.reshape(-1, self.in_features)
             weight.accumulate(grad_w if mask is None else mask.backward(grad_w, inplace=True), owned=True)
             if bias is not None:
                 bias.accumulate(g2.sum(axis=0), owned=True)
             # A network's first layer: nothing needs the input gradient (a third of the matrix work).
-            return grad @ (weight.data if mask is None else w) if needs_input_grad() else None
+            if not needs_input_grad():
+                return None
+            grad_x = grad @ (weight.data if mask is None else w)
+            return grad_x if given is None else grad_x.astype(given)
 
-        return y, backprop
+        return (y if given is None else y.astype(given)), backprop
 
     def extra_repr(self) -> str:
         text = f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

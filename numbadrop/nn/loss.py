@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from numbadrop._validation import is_bfloat16
 from numbadrop.autograd.tensor import wrap
 from numbadrop.nn.module import Module
 from numbadrop.nn.tape import is_recording, primitive
@@ -82,9 +83,12 @@ class CrossEntropyLoss(_Loss):
 
     @primitive
     def forward(self, logits: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, LossBackprop | None]:
-        """Loss value (0-d, the logits' dtype) and its backward closure."""
+        """Loss value (0-d, the logits' dtype; float32 for bfloat16 logits) and its backward closure."""
         logits = np.asarray(logits)
         target = np.asarray(target)
+        given = logits.dtype
+        if is_bfloat16(given):  # NumPy has no bfloat16 exp/log of its own: float32, as torch's autocast does
+            logits = logits.astype(np.float32)
         if logits.ndim != 2 or logits.dtype.kind != "f":
             raise ValueError(f"logits must be a 2-D float array (N, C), got shape {logits.shape}, dtype {logits.dtype}")
         n, c = logits.shape
@@ -112,7 +116,7 @@ class CrossEntropyLoss(_Loss):
             grad /= divisor
             if g != 1:
                 grad *= grad.dtype.type(g)
-            return grad, None
+            return grad.astype(given, copy=False), None
 
         return loss, backprop
 
