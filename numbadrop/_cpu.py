@@ -471,6 +471,15 @@ def run(x, y, start, strides, key, offset, t, m, b, d, mode, inplace=False):
     _launch(serial, parallel, x, y, args, n_items)
 
 
+def run_plain(x, y, start, key, offset, t, m, b, d, mode, inplace=False):
+    """:func:`run` for C-contiguous ``(1, 1, n)`` views whose mask index is ``start`` + the flat index."""
+    if not inplace and mode != MODE_MASK and np.may_share_memory(x, y):
+        x = x.copy()
+    args = (start, 0, 0, 1, key[0], key[1], offset[0], offset[1], t, m, b, d, inplace)
+    serial, parallel = _KERNELS[mode]
+    _launch(serial, parallel, x, y, args, (x.shape[2] + TILE - 1) // TILE)
+
+
 def _launch(serial, parallel, x, y, args, n_items: int) -> None:
     """The serial kernel for small arrays, else the parallel one (see "Python threads")."""
     if x.size < _tunables.SERIAL_CUTOFF:

@@ -48,7 +48,9 @@ def alpha_coefficients(p: float) -> tuple[float, float, float]:
     return a, ALPHA * a * p, -ALPHA * a * (1.0 - p)
 
 
+@functools.lru_cache(maxsize=512)
 def _coefficients(op: str, p: float, dtype: np.dtype):
+    """``(mode, m, b, d)`` of ``op`` at ``p`` for arrays of ``dtype`` (cached: every call of a training loop asks)."""
     ctype = np.float64 if dtype == np.float64 else np.float32
     if op == "dropout":
         return _cpu.MODE_SCALE, ctype(1.0 / (1.0 - p)), ctype(0.0), ctype(0.0)
@@ -139,6 +141,12 @@ def keeps_order(shape, xs, ys, ms, itemsize: int) -> bool:
     return walks_memory_order(shape, ys, ms) or column_dims(shape, xs, ys, ms, 0, itemsize) is not None
 
 
+@functools.lru_cache(maxsize=512)
+def _threshold(p: float) -> np.uint64:
+    return np.uint64(threshold(p))
+
+
+@functools.lru_cache(maxsize=1024)
 def _is_plain(shape: tuple[int, ...], strides: tuple[int, ...]) -> bool:
     """True when the mask index of every element is its C-order flat index."""
     return strides == mask_strides(shape, ())
@@ -204,17 +212,20 @@ def launch(
     inplace = x is y and op != "mask"
     if op == "mask":
         x = y
-    elif y.dtype == np.float16:
-        x, y = x.view(np.uint16), y.view(np.uint16)
-    elif is_bfloat16(y.dtype):
-        x, y = x.view(np.int16), y.view(np.int16)
+    elif y.dtype.itemsize == 2 and y.dtype.kind != "b":
+        if y.dtype == np.float16:
+            x, y = x.view(np.uint16), y.view(np.uint16)
+        elif is_bfloat16(y.dtype):
+            x, y = x.view(np.int16), y.view(np.int16)
     u = np.uint64
     key = (u(seed & 0xFFFFFFFF), u(seed >> 32))
     off = (u(offset & 0xFFFFFFFF), u(offset >> 32))
-    t = u(threshold(p))
+    t = _threshold(p)
     if x.flags.c_contiguous and y.flags.c_contiguous and _is_plain(y.shape, strides):
-        xv, yv, ms = x.reshape(1, 1, -1), y.reshape(1, 1, -1), (0, 0, 1)
-    elif op != "mask" and (dims := column_dims(y.shape, x.strides, y.strides, strides, start, y.itemsize)):
+        n = y.size
+        _cpu.run_plain(x.reshape(1, 1, n), y.reshape(1, 1, n), start, key, off, t, m, b, d, mode, inplace)
+        return
+    if op != "mask" and (dims := column_dims(y.shape, x.strides, y.strides, strides, start, y.itemsize)):
         shape = tuple(dim[0] for dim in dims)
         xv = as_strided(x, shape, tuple(dim[1] for dim in dims), writeable=False)
         yv = as_strided(y, shape, tuple(dim[2] for dim in dims))

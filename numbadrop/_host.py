@@ -116,7 +116,7 @@ def mask(shape: tuple[int, ...], broadcast: tuple[int, ...], p: float, seed: int
 # the general path (argument checks, backend choice, launch planning) cost about twice the
 # kernel itself on a (32, 256) array. What depends only on (dtype, p) is computed once.
 
-#: ``(dtype, p) -> (serial kernel, coefficients)`` of element dropout.
+#: ``(dtype, p) -> (mode, threshold, coefficients)`` of element dropout.
 _SMALL_PLANS: dict[tuple[np.dtype, float], tuple] = {}
 _SMALL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -138,8 +138,9 @@ def small_dropout(x: np.ndarray, p: float, rng: object) -> np.ndarray | None:
         if x.dtype not in _SMALL_DTYPES or not 0.0 < p < 1.0:
             return None
         mode, m, b, d = _engine._coefficients("dropout", p, x.dtype)
-        plan = _SMALL_PLANS[(x.dtype, p)] = (_cpu._KERNELS[mode][0], np.uint64(threshold(p)), m, b, d)
-    serial, t, m, b, d = plan
+        plan = _SMALL_PLANS[(x.dtype, p)] = (mode, np.uint64(threshold(p)), m, b, d)
+    mode, t, m, b, d = plan
+    serial = _cpu._KERNELS[mode][0]  # looked up per call, like the general path's (tests swap the table)
     seed, offset = seed_offset(rng)
     y = np.empty(x.shape, x.dtype)
     u = np.uint64
