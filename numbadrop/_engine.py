@@ -189,11 +189,13 @@ def launch(
         always means bfloat16, computed in float32).
         For ``op="mask"``, ``y`` is a boolean array and ``x`` is ignored.
         GPU arrays (``__cuda_array_interface__``) run ``numbadrop._cuda.launch``.
-    op : {"dropout", "alpha", "alpha_grad", "mask"}
+    op : {"dropout", "alpha", "alpha_grad", "mask", "gaussian_dropout", "gaussian_noise"}
         Dropout (forward and backward alike), alpha dropout forward, alpha
-        dropout backward, or the boolean keep-mask.
+        dropout backward, the boolean keep-mask, or the normal variates'
+        operations (:func:`numbadrop._gaussian.launch`).
     p : float
-        Drop probability, ``0 <= p < 1``.
+        Drop probability, ``0 <= p < 1``; for the normal variates, the noise
+        multiplier (``stddev`` or ``sqrt(p / (1 - p))``).
     seed, offset : int
         The mask's key and stream offset.
     strides : tuple of int
@@ -201,6 +203,11 @@ def launch(
     start : int, default 0
         Global mask index of ``x``'s first element (for blocks of larger arrays).
     """
+    if op in ("gaussian_dropout", "gaussian_noise"):  # the normal variates; p carries the noise multiplier
+        from numbadrop import _gaussian
+
+        _gaussian.launch(x, y, op == "gaussian_noise", p, seed, offset, strides, start)
+        return
     if not isinstance(y, np.ndarray) and _backend.is_gpu_array(y):
         from numbadrop import _cuda  # imported on the first GPU array only
 

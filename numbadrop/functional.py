@@ -28,14 +28,20 @@ from numbadrop.autograd.tensor import bump, is_recorded
 from numbadrop.random import RngLike, check_rng, seed_offset
 
 __all__ = [
+    "DropBlockState",
     "DropoutState",
+    "GaussianState",
     "alpha_dropout",
     "dropout",
     "dropout1d",
     "dropout2d",
     "dropout3d",
     "dropout_mask",
+    "drop_block2d",
+    "drop_block3d",
     "feature_alpha_dropout",
+    "gaussian_dropout",
+    "gaussian_noise",
     "stochastic_depth",
 ]
 
@@ -586,3 +592,8 @@ def _check_shape(shape: object) -> tuple[int, ...]:
         if n < 0:
             raise ValueError(f"shape must hold non-negative ints, got {shape!r}")
     return tuple(int(n) for n in dims)
+
+
+# The families with their own modules (they use the helpers above, hence imported last).
+from numbadrop._dropblock import DropBlockState, drop_block2d, drop_block3d  # noqa: E402
+from numbadrop._gaussian import GaussianState, gaussian_dropout, gaussian_noise  # noqa: E402

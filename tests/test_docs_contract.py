@@ -36,13 +36,16 @@ def test_the_contract_page_shows_this_program():
     assert ".. literalinclude:: contract_mask.py" in page
 
 
+NORMALS_MARK = "# --- Normal variates"
+
+
 def test_program_is_short():
-    code = [
-        line
-        for line in (DOCS / "contract_mask.py").read_text().splitlines()
-        if line.strip() and not line.lstrip().startswith(("#", '"""'))
-    ]
-    assert len(code) <= 20, len(code)
+    """The mask in 20 lines of code; the normal variates (after their mark) in 25 more."""
+    text = (DOCS / "contract_mask.py").read_text()
+    mask, normal = text.split(NORMALS_MARK) if NORMALS_MARK in text else (text, "")
+    for part, limit in ((mask, 20), (normal, 25)):
+        code = [line for line in part.splitlines() if line.strip() and not line.lstrip().startswith(("#", '"""'))]
+        assert len(code) <= limit, len(code)
 
 
 @pytest.mark.parametrize(
@@ -137,3 +140,18 @@ def test_page_examples_print_what_the_page_says(page, monkeypatch):
     )
     assert tried > 0
     assert failures == 0, f"{failures} of {tried} examples in docs/{page} print something else (see the output above)"
+
+
+@pytest.mark.parametrize("n", [0, 1, 3, 4, 7, 1027])
+def test_program_normals_match_gaussian_noise(n):
+    """The program's normal variates are numbadrop's, bit for bit (float64 noise of stddev 1 on zeros is z)."""
+    for seed, offset in [(0, 0), (42, 1), (2**63 + 12345, 2**32 + 7), (2**64 - 1, 2**64 - 2)]:
+        expected = nd.gaussian_noise(np.zeros(n), 1.0, rng=nd.Generator(seed, offset))
+        assert np.array_equal(program.normals(n, seed, offset), expected), (n, seed, offset)
+
+
+def test_program_normals_give_gaussian_dropout():
+    x = np.random.default_rng(0).standard_normal((37, 29)).astype(np.float32)
+    z = program.normals(x.size, 5, 3).reshape(x.shape)
+    m = (1 + np.sqrt(0.3 / 0.7) * z).astype(np.float32)
+    assert np.array_equal(nd.gaussian_dropout(x, 0.3, rng=nd.Generator(5, 3)), x * m)

@@ -35,7 +35,7 @@ _NOTE = (
 )
 
 #: The tests that compile kernels to PTX; every other test_*.py here runs kernels.
-PTX_TESTS = ("test_cuda_ptx.py",)
+PTX_TESTS = ("test_cuda_ptx.py", "test_cuda_dropblock_ptx.py", "test_cuda_gaussian_ptx.py")
 
 
 def pytest_ignore_collect(collection_path, config):

@@ -1,0 +1,107 @@
+"""Gaussian dropout and Gaussian noise layers (Keras' names): thin modules over the functions."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from numbadrop import _gaussian
+from numbadrop._validation import check_bool
+from numbadrop.nn.module import Module
+from numbadrop.nn.tape import Backprop, primitive
+from numbadrop.random import Generator, RngLike, check_rng
+
+__all__ = ["GaussianDropout", "GaussianNoise"]
+
+
+class _NoiseLayer(Module):
+    """Shared body: the rate, ``inplace``, the layer's generator, and the backward via the state."""
+
+    def __init__(self, inplace: bool, rng: RngLike) -> None:
+        super().__init__()
+        self.inplace = check_bool(inplace, "inplace")
+        check_rng(rng)
+        # An int seed becomes the layer's own generator: forwards draw offsets 0, 1, 2, ...
+        self.rng = Generator(rng) if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) else rng
+
+    @primitive
+    def forward(self, x: np.ndarray) -> tuple[np.ndarray, Backprop | None]:
+        """Apply the noise; in training mode record the backward that redraws it."""
+        y, state = self._apply(x)
+        return y, (None if state.kind == "identity" else state.backward)
+
+    def _apply(self, x: np.ndarray) -> tuple[np.ndarray, _gaussian.GaussianState]:
+        raise NotImplementedError
+
+
+class GaussianDropout(_NoiseLayer):
+    """Multiply by Gaussian noise of mean 1 and standard deviation ``sqrt(p/(1-p))`` (training mode only).
+
+    Parameters
+    ----------
+    p : float, default 0.5
+        Drop rate in ``[0, 1)`` (Keras' ``rate``).
+    inplace : bool, default False
+        Overwrite the input.
+    rng : None, int, Generator or numpy.random.Generator
+        An int seeds a generator owned by the layer; ``None`` uses the
+        default generator (see :func:`numbadrop.manual_seed`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numbadrop import nn
+    >>> layer = nn.GaussianDropout(0.2, rng=0)
+    >>> layer
+    GaussianDropout(p=0.2, inplace=False)
+    >>> y = layer(np.ones((1000, 100), np.float32))
+    >>> round(float(y.std()), 1)
+    0.5
+    >>> _ = layer.eval()
+    >>> bool((layer(np.ones((2, 3), np.float32)) == 1).all())
+    True
+    """
+
+    def __init__(self, p: float = 0.5, inplace: bool = False, *, rng: RngLike = None) -> None:
+        _gaussian._check_rate(p)
+        super().__init__(inplace, rng)
+        self.p = p
+
+    def _apply(self, x):
+        return _gaussian.gaussian_dropout(x, self.p, self.training, self.inplace, rng=self.rng, return_state=True)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, inplace={self.inplace}"
+
+
+class GaussianNoise(_NoiseLayer):
+    """Add zero-mean Gaussian noise of standard deviation ``stddev`` (training mode only).
+
+    Parameters
+    ----------
+    stddev : float
+        Finite, ``>= 0``.
+    inplace, rng
+        As in :class:`GaussianDropout`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numbadrop import nn
+    >>> layer = nn.GaussianNoise(0.1, rng=0)
+    >>> layer
+    GaussianNoise(stddev=0.1, inplace=False)
+    >>> y = layer(np.zeros((1000, 100), np.float32))
+    >>> round(float(y.std()), 2)
+    0.1
+    """
+
+    def __init__(self, stddev: float, inplace: bool = False, *, rng: RngLike = None) -> None:
+        _gaussian._check_stddev(stddev)
+        super().__init__(inplace, rng)
+        self.stddev = stddev
+
+    def _apply(self, x):
+        return _gaussian.gaussian_noise(x, self.stddev, self.training, self.inplace, rng=self.rng, return_state=True)
+
+    def extra_repr(self) -> str:
+        return f"stddev={self.stddev}, inplace={self.inplace}"
