@@ -26,8 +26,10 @@ def _float_input(x: object, owner: str) -> np.ndarray:
 
 @njit(cache=True)
 def _pass_where_kernel(grad, keep, out):
+    zero = grad.dtype.type(0)
     for i in range(grad.size):
-        out[i] = grad[i] if keep[i] else 0
+        g = grad[i]  # read whether kept or not: a conditional read became masked vector loads (slow on AMD)
+        out[i] = g if keep[i] else zero
 
 
 def _pass_where(grad: np.ndarray, keep: np.ndarray) -> np.ndarray:
