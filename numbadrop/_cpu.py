@@ -368,39 +368,47 @@ _SHARED = {mode: _make_shared_kernels(mode) for mode in (MODE_SCALE, MODE_AFFINE
 # is the memory-contiguous axis, mask index ``start + p * s0 + c + r * sR``.
 
 
-def _make_column_kernels(mode: int, inplace: bool):
-    def items(x, y, first, last, start, s0, sR, k0, k1, o0, o1, t, m, b, d):
-        n_groups = x.shape[1] // 4
-        n_r = x.shape[2]
-        ntiles = (n_r + TILE - 1) // TILE
-        keep = np.empty((4, TILE), np.bool_)
-        for item in range(first, last):
-            p = item // (n_groups * ntiles)
-            rest = item - p * (n_groups * ntiles)
-            cg = rest // ntiles
-            r_first = (rest - cg * ntiles) * TILE
-            n = min(n_r, r_first + TILE) - r_first
-            c = 4 * cg
-            j_first = start + p * s0 + c + r_first * sR
-            for i in range(n):  # the tile's keep decisions, one Philox group per row
-                g = np.uint64((j_first + i * sR) >> 2)
-                w0, w1, w2, w3 = _philox_jit(g & _MASK32, g >> _SHIFT32, o0, o1, k0, k1)
-                keep[0, i] = w0 >= t
-                keep[1, i] = w1 >= t
-                keep[2, i] = w2 >= t
-                keep[3, i] = w3 >= t
-            first = np.uint64(r_first)
-            for k in range(4):  # then each column: one input, one output, one keep row
-                yr = y[p, c + k]
-                if inplace:
-                    _apply_flags(yr, yr, first, n, keep[k], m, b, d, mode)
-                else:
-                    _apply_flags(x[p, c + k], yr, first, n, keep[k], m, b, d, mode)
+@njit(inline="always")
+def _column_items(x, y, first, last, start, s0, sR, k0, k1, o0, o1, t, m, b, d, mode, inplace):
+    """Work items ``first <= item < last`` of the column walk (``mode``, ``inplace``: constants)."""
+    n_groups = x.shape[1] // 4
+    n_r = x.shape[2]
+    ntiles = (n_r + TILE - 1) // TILE
+    keep = np.empty((4, TILE), np.bool_)
+    for item in range(first, last):
+        p = item // (n_groups * ntiles)
+        rest = item - p * (n_groups * ntiles)
+        cg = rest // ntiles
+        r_first = (rest - cg * ntiles) * TILE
+        n = min(n_r, r_first + TILE) - r_first
+        c = 4 * cg
+        j_first = start + p * s0 + c + r_first * sR
+        for i in range(n):  # the tile's keep decisions, one Philox group per row
+            g = np.uint64((j_first + i * sR) >> 2)
+            w0, w1, w2, w3 = _philox_jit(g & _MASK32, g >> _SHIFT32, o0, o1, k0, k1)
+            keep[0, i] = w0 >= t
+            keep[1, i] = w1 >= t
+            keep[2, i] = w2 >= t
+            keep[3, i] = w3 >= t
+        row_first = np.uint64(r_first)
+        for k in range(4):  # then each column: one input, one output, one keep row
+            yr = y[p, c + k]
+            if inplace:
+                _apply_flags(yr, yr, row_first, n, keep[k], m, b, d, mode)
+            else:
+                _apply_flags(x[p, c + k], yr, row_first, n, keep[k], m, b, d, mode)
 
-    inline_items = njit(inline="always")(items)
+
+def _make_column_kernels(mode: int, inplace: bool):
+    """Serial and parallel column kernels; ``mode`` and ``inplace`` are closure constants.
+
+    The closures capture only these two values (no function objects), so
+    numba's disk cache finds them again in the next process: a closure over a
+    dispatcher made a new cache key per process and recompiled every run.
+    """
 
     def serial(x, y, first, last, start, s0, sR, k0, k1, o0, o1, t, m, b, d, _inplace):
-        inline_items(x, y, first, last, start, s0, sR, k0, k1, o0, o1, t, m, b, d)
+        _column_items(x, y, first, last, start, s0, sR, k0, k1, o0, o1, t, m, b, d, mode, inplace)
 
     def parallel(x, y, start, s0, sR, k0, k1, o0, o1, t, m, b, d, _inplace, n_chunks):
         n_items = x.shape[0] * (x.shape[1] // 4) * ((x.shape[2] + TILE - 1) // TILE)
@@ -409,7 +417,7 @@ def _make_column_kernels(mode: int, inplace: bool):
         for chunk in prange(n_chunks):
             first = chunk * per_chunk
             last = min(n_items, first + per_chunk)
-            inline_items(x, y, first, last, start, s0, sR, k0, k1, o0, o1, t, m, b, d)
+            _column_items(x, y, first, last, start, s0, sR, k0, k1, o0, o1, t, m, b, d, mode, inplace)
 
     return njit(cache=True)(serial), njit(parallel=True, cache=True)(parallel)
 

@@ -310,7 +310,10 @@ def test_transposed_element_dropout_walks_columns(shape, perm, cutoff, monkeypat
     ran = []
     real = _cpu.run_columns
     monkeypatch.setattr(_cpu, "run_columns", lambda *a, **k: ran.append(1) or real(*a, **k))
-    for dtype in ["float16", "float32", "float64"]:
+    # The parallel kernel (cutoff 0) runs the serial one's inlined body: one dtype checks its split of
+    # the work, and compiling it for all three would cost CI ~40 s from a cold cache.
+    dtypes = ["float16", "float32", "float64"] if cutoff is None else ["float32"]
+    for dtype in dtypes:
         x = _permuted(shape, perm, dtype)
         y, state = nd.dropout(x, 0.4, rng=nd.Generator(3, 5), return_state=True)
         assert y.strides == x.strides
@@ -321,7 +324,7 @@ def test_transposed_element_dropout_walks_columns(shape, perm, cutoff, monkeypat
         inplace = x.copy(order="K")
         nd.alpha_dropout(inplace, 0.4, True, rng=7, inplace=True)
         assert_identical(inplace, a)
-    assert len(ran) == 12
+    assert len(ran) == 4 * len(dtypes)
 
 
 def test_column_kernel_bfloat16_and_blocks():
