@@ -2,7 +2,8 @@
 
 hypothesis throws NumPy subclasses, byte orders, bfloat16, 0-d and empty
 arrays, non-arrays, odd ``p``, ``rng``, ``broadcast_dims``, flags and devices
-at the dropout family, ``dropout_mask``, ``DropoutState.backward`` and the
+at the dropout family (DropBlock and the Gaussian functions too), ``dropout_mask``,
+``DropoutState.backward`` and the
 layers. Each call must either succeed (and then match the plain NumPy call on
 the same values, bit for bit) or raise TypeError/ValueError whose message
 names one of the arguments (RuntimeError for a layer's backward without a
@@ -27,8 +28,9 @@ SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=list(H
 
 FORWARDS = ["dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout"]
 LAYERS = [nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout]
+LAYERS += [nn.GaussianDropout, nn.GaussianNoise]
 NAMES = ("x", "p", "training", "inplace", "rng", "seed", "offset", "broadcast_dims", "return_state", "shape")
-NAMES += ("device", "grad", "dropout", "mode")
+NAMES += ("device", "grad", "dropout", "mode", "stddev", "block_size", "eps")
 
 try:
     import ml_dtypes
@@ -206,6 +208,56 @@ def test_layers(layer, p, inplace, rng, x, train, backward_first):
         except Exception as exc:
             check_error(exc, (TypeError, ValueError, RuntimeError))
     try:
+        y = module(x)
+        module.backward(np.ones_like(np.asarray(y)))
+    except Exception as exc:
+        check_error(exc, (TypeError, ValueError, RuntimeError))
+
+
+# The rest of the family: DropBlock (a block size) and the Gaussian functions (a rate or stddev).
+OTHERS = {
+    "gaussian_dropout": lambda x, a, b, *flags, **kw: nd.gaussian_dropout(x, a, *flags, **kw),
+    "gaussian_noise": lambda x, a, b, *flags, **kw: nd.gaussian_noise(x, a, *flags, **kw),
+    "drop_block2d": nd.drop_block2d,
+    "drop_block3d": nd.drop_block3d,
+}
+block_sizes = st.one_of(st.sampled_from([1, 3, 2, 0, -1, 5, 3.0, np.int64(3)]), odd_values)
+
+
+@settings(SETTINGS, max_examples=200)
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # np.matrix itself
+@given(fn=st.sampled_from(sorted(OTHERS)), data=st.data())
+def test_other_family_members(fn, data):
+    odd = data.draw(st.sets(st.sampled_from(sorted(ODD)), max_size=2))
+    args = {name: data.draw((ODD if name in odd else VALID)[name], label=name) for name in VALID}
+    x = args["x"]
+    if "x" not in odd and fn.startswith("drop_block") and data.draw(st.booleans()):
+        x = x.reshape(-1)[:0].reshape(0, 1, 1, 1) if x.size == 0 else np.broadcast_to(x.reshape(-1)[:1], (2, 2, 5, 5))
+        x = np.array(x)  # a valid 4-D input, so that the call reaches the kernels
+    block = data.draw(block_sizes, label="block_size")
+    try:
+        out = OTHERS[fn](
+            x, args["p"], block, args["training"], args["inplace"], rng=args["rng"], return_state=args["return_state"]
+        )
+    except Exception as exc:  # only named TypeError/ValueError may escape
+        check_error(exc)
+        return
+    y, state = out if args["return_state"] is True else (out, None)
+    assert y.shape == np.shape(x)
+    if state is not None:
+        try:
+            dx = state.backward(np.ones(y.shape, y.dtype))
+        except Exception as exc:
+            check_error(exc)
+            return
+        assert np.shape(dx) == y.shape
+
+
+@SETTINGS
+@given(layer=st.sampled_from([nn.DropBlock2d, nn.DropBlock3d]), p=ps, block=block_sizes, rng=rngs, x=arrays)
+def test_dropblock_layers(layer, p, block, rng, x):
+    try:
+        module = layer(p, block, rng=rng)
         y = module(x)
         module.backward(np.ones_like(np.asarray(y)))
     except Exception as exc:
