@@ -38,10 +38,17 @@ def channels_last(r: int) -> list:
     cl = timeit(lambda: nd.dropout2d(x_cl, 0.5, rng=1), r)
     cf = timeit(lambda: nd.dropout2d(x_cf, 0.5, rng=1), r)
     y = nd.dropout2d(x_cl, 0.5, rng=1)
+    out_cl = np.empty_like(x_cl)  # channels-last too (empty_like keeps the order)
+    cl_out = timeit(lambda: nd.dropout2d(x_cl, 0.5, rng=1, out=out_cl), r)
     return [
         ("np.copyto (64,256,64,64) f32", *copy, ""),
         ("x * 2 into a new array (same bytes)", *fresh, ""),
-        ("dropout2d channels-last", *cl, f"{cl[0] / copy[0]:.2f}x copyto (target <= 1.3), {cl[0] / fresh[0]:.2f}x x*2"),
+        (
+            "dropout2d channels-last",
+            *cl,
+            f"{cl[0] / copy[0]:.2f}x copyto, {cl[0] / fresh[0]:.2f}x x*2 (both new arrays)",
+        ),
+        ("dropout2d channels-last, out=", *cl_out, f"{cl_out[0] / copy[0]:.2f}x copyto (target <= 1.3)"),
         ("dropout2d C-contiguous", *cf, f"{cf[0] / copy[0]:.2f}x copyto"),
         ("  (strides: input, channels-last output)", 0, 0, f"{x_cl.strides}, {y.strides}"),
     ]
@@ -52,9 +59,14 @@ def transposed(r: int) -> list:
     a = np.random.default_rng(1).standard_normal((8192, 8192), dtype=np.float32)
     contiguous = timeit(lambda: nd.dropout(a, 0.5, rng=2), r)
     trans = timeit(lambda: nd.dropout(a.T, 0.5, rng=2), r)
+    out = np.empty_like(a)
+    contiguous_out = timeit(lambda: nd.dropout(a, 0.5, rng=2, out=out), r)
+    trans_out = timeit(lambda: nd.dropout(a.T, 0.5, rng=2, out=out.T), r)
     return [
         ("dropout 2**26 f32 contiguous", *contiguous, ""),
         ("dropout 2**26 f32 transposed", *trans, f"{trans[0] / contiguous[0]:.2f}x contiguous (target <= 1.2)"),
+        ("dropout 2**26 f32 contiguous, out=", *contiguous_out, ""),
+        ("dropout 2**26 f32 transposed, out=", *trans_out, f"{trans_out[0] / contiguous_out[0]:.2f}x contiguous"),
     ]
 
 

@@ -305,6 +305,14 @@ def _apply_flags(xr, out, first, n, keep, m, b, d, mode):
 
 
 @njit(inline="always")
+def _apply_words(xr, out, first, n, words, t, m, b, d, mode):
+    """``out[first + k]`` from ``xr[first + k]``, kept iff ``words[k] >= t``, ``k < n``."""
+    for k in range(n):
+        c = first + np.uint64(k)
+        out[c] = _narrow(out, _element(_load(xr[c]), np.uint64(words[k]) >= t, m, b, d, mode))
+
+
+@njit(inline="always")
 def _shared_items(x, y, first, last, start, s0, k0, k1, o0, o1, t, m, b, d, mode, inplace):
     n1 = x.shape[1]
     n2 = x.shape[2]
@@ -374,7 +382,10 @@ def _column_items(x, y, first, last, start, s0, sR, k0, k1, o0, o1, t, m, b, d, 
     n_groups = x.shape[1] // 4
     n_r = x.shape[2]
     ntiles = (n_r + TILE - 1) // TILE
-    keep = np.empty((4, TILE), np.bool_)
+    # The words themselves, not keep flags: comparing four 64-bit words and packing the results
+    # to bytes in the Philox loop cost more than comparing 32-bit words in the apply loops
+    # (transposed 2**24 float32: 1.8x -> 1.2x the contiguous case's time).
+    words = np.empty((4, TILE), np.uint32)
     for item in range(first, last):
         p = item // (n_groups * ntiles)
         rest = item - p * (n_groups * ntiles)
@@ -386,17 +397,17 @@ def _column_items(x, y, first, last, start, s0, sR, k0, k1, o0, o1, t, m, b, d, 
         for i in range(n):  # the tile's keep decisions, one Philox group per row
             g = np.uint64((j_first + i * sR) >> 2)
             w0, w1, w2, w3 = _philox_jit(g & _MASK32, g >> _SHIFT32, o0, o1, k0, k1)
-            keep[0, i] = w0 >= t
-            keep[1, i] = w1 >= t
-            keep[2, i] = w2 >= t
-            keep[3, i] = w3 >= t
+            words[0, i] = np.uint32(w0)
+            words[1, i] = np.uint32(w1)
+            words[2, i] = np.uint32(w2)
+            words[3, i] = np.uint32(w3)
         row_first = np.uint64(r_first)
-        for k in range(4):  # then each column: one input, one output, one keep row
+        for k in range(4):  # then each column: one input, one output, one row of words
             yr = y[p, c + k]
             if inplace:
-                _apply_flags(yr, yr, row_first, n, keep[k], m, b, d, mode)
+                _apply_words(yr, yr, row_first, n, words[k], t, m, b, d, mode)
             else:
-                _apply_flags(x[p, c + k], yr, row_first, n, keep[k], m, b, d, mode)
+                _apply_words(x[p, c + k], yr, row_first, n, words[k], t, m, b, d, mode)
 
 
 def _make_column_kernels(mode: int, inplace: bool):
