@@ -5,50 +5,33 @@ from __future__ import annotations
 import numpy as np
 
 from numbadrop import _dropblock
-from numbadrop._validation import check_bool, check_p
-from numbadrop.nn.module import Module
-from numbadrop.nn.tape import Backprop, primitive
-from numbadrop.random import Generator, RngLike, check_rng
+from numbadrop._validation import check_p
+from numbadrop.nn.stochastic import StochasticLayer
+from numbadrop.random import RngLike
 
 __all__ = ["DropBlock2d", "DropBlock3d"]
 
 
-class _DropBlockNd(Module):
-    """Shared body: the options, the layer's generator, and the backward via the state."""
+class _DropBlockNd(StochasticLayer):
+    """Shared body: the options and the function (see :class:`~numbadrop.nn.stochastic.StochasticLayer`)."""
 
     _spatial = 2
 
     def __init__(
         self, p: float, block_size: int, inplace: bool = False, eps: float = 1e-6, *, rng: RngLike = None
     ) -> None:
-        super().__init__()
         check_p(p)
         _dropblock._check_block_size(block_size, (), type(self).__name__)
         _dropblock._check_eps(eps)
+        super().__init__(inplace, rng)
         self.p = p
         self.block_size = block_size
-        self.inplace = check_bool(inplace, "inplace")
         self.eps = eps
-        check_rng(rng)
-        # An int seed becomes the layer's own generator: successive forwards draw offsets 0, 1, 2, ...
-        self.rng = Generator(rng) if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) else rng
 
-    @primitive
-    def forward(self, x: np.ndarray) -> tuple[np.ndarray, Backprop | None]:
-        """Apply DropBlock; in training mode record the mask-regenerating backward."""
-        y, state = _dropblock._drop_block(
-            x,
-            self.p,
-            self.block_size,
-            self.training,
-            self.inplace,
-            self.eps,
-            self.rng,
-            True,
-            self._spatial,
-            f"drop_block{self._spatial}d",
-        )
-        return y, (None if state.kind == "identity" else state.backward)
+    def _apply(self, x: np.ndarray) -> tuple[np.ndarray, _dropblock.DropBlockState]:
+        name = f"drop_block{self._spatial}d"
+        args = (self.p, self.block_size, self.training, self.inplace, self.eps, self.rng, True, self._spatial, name)
+        return _dropblock._drop_block(x, *args)
 
     def extra_repr(self) -> str:
         return f"p={self.p}, block_size={self.block_size}, inplace={self.inplace}, eps={self.eps}"

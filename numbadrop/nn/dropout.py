@@ -5,34 +5,22 @@ from __future__ import annotations
 import numpy as np
 
 from numbadrop import functional as F
-from numbadrop._validation import check_bool, check_p
-from numbadrop.nn.module import Module
-from numbadrop.nn.tape import Backprop, primitive
-from numbadrop.random import Generator, RngLike, check_rng
+from numbadrop._validation import check_p
+from numbadrop.nn.stochastic import StochasticLayer
+from numbadrop.random import RngLike
 
 __all__ = ["AlphaDropout", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "FeatureAlphaDropout", "StochasticDepth"]
 
 
-class _DropoutNd(Module):
-    """Shared body: ``p``, ``inplace``, the layer's generator, and backward via state."""
+class _DropoutNd(StochasticLayer):
+    """Shared body: ``p`` and the layer's function (see :class:`StochasticLayer`)."""
 
     _function = staticmethod(F.dropout)
 
     def __init__(self, p: float = 0.5, inplace: bool = False, *, rng: RngLike = None) -> None:
-        super().__init__()
         check_p(p)
+        super().__init__(inplace, rng)
         self.p = p  # as given, so repr shows p=1 for an int 1, like torch
-        self.inplace = check_bool(inplace, "inplace")
-        check_rng(rng)
-        # An int seed becomes the layer's own generator, so successive forwards
-        # draw offsets 0, 1, 2, ... instead of repeating one mask.
-        self.rng = Generator(rng) if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) else rng
-
-    @primitive
-    def forward(self, x: np.ndarray) -> tuple[np.ndarray, Backprop | None]:
-        """Apply the dropout; in training mode record the mask-regenerating backward."""
-        y, state = self._apply(x)
-        return y, (None if state.kind == "identity" else state.backward)
 
     def _apply(self, x: np.ndarray) -> tuple[np.ndarray, F.DropoutState]:
         """The layer's function with its options and ``return_state=True``."""

@@ -2,38 +2,14 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from numbadrop import _gaussian
-from numbadrop._validation import check_bool
-from numbadrop.nn.module import Module
-from numbadrop.nn.tape import Backprop, primitive
-from numbadrop.random import Generator, RngLike, check_rng
+from numbadrop.nn.stochastic import StochasticLayer
+from numbadrop.random import RngLike
 
 __all__ = ["GaussianDropout", "GaussianNoise"]
 
 
-class _NoiseLayer(Module):
-    """Shared body: the rate, ``inplace``, the layer's generator, and the backward via the state."""
-
-    def __init__(self, inplace: bool, rng: RngLike) -> None:
-        super().__init__()
-        self.inplace = check_bool(inplace, "inplace")
-        check_rng(rng)
-        # An int seed becomes the layer's own generator: forwards draw offsets 0, 1, 2, ...
-        self.rng = Generator(rng) if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) else rng
-
-    @primitive
-    def forward(self, x: np.ndarray) -> tuple[np.ndarray, Backprop | None]:
-        """Apply the noise; in training mode record the backward that redraws it."""
-        y, state = self._apply(x)
-        return y, (None if state.kind == "identity" else state.backward)
-
-    def _apply(self, x: np.ndarray) -> tuple[np.ndarray, _gaussian.GaussianState]:
-        raise NotImplementedError
-
-
-class GaussianDropout(_NoiseLayer):
+class GaussianDropout(StochasticLayer):
     """Multiply by Gaussian noise of mean 1 and standard deviation ``sqrt(p/(1-p))`` (training mode only).
 
     Parameters
@@ -73,7 +49,7 @@ class GaussianDropout(_NoiseLayer):
         return f"p={self.p}, inplace={self.inplace}"
 
 
-class GaussianNoise(_NoiseLayer):
+class GaussianNoise(StochasticLayer):
     """Add zero-mean Gaussian noise of standard deviation ``stddev`` (training mode only).
 
     Parameters
