@@ -284,6 +284,16 @@ def _drop_block(x, p, block_size, training, inplace, eps, rng, return_state, spa
         from numbadrop import _dropblock_dask
 
         scale = _dropblock_dask.count_and_scale(x, shape, bs, g, seed, offset, eps, ctype)
+    elif type(x) is np.ndarray and x.dtype == ctype and x.flags.c_contiguous and x.size:
+        # The common NumPy call: the count pass keeps the flags (1 byte per value, for this call
+        # only), and the apply pass reads them instead of drawing and eroding again.
+        planes, dims, block = _geometry(shape, bs)
+        flags = np.empty((planes, math.prod(dims)), np.uint8)
+        kept = _dropblock_cpu.count_kept(planes, dims, block, seed, offset, threshold(g), x.dtype, 0, flags)
+        state = DropBlockState("dropblock", p, seed, offset, shape, bs, g, scale_of(flags.size, kept, eps, ctype))
+        y = x if inplace else np.empty(shape, x.dtype)
+        _dropblock_cpu.apply_flags(x.reshape(flags.shape), y.reshape(flags.shape), flags, state.scale, inplace)
+        return (y, state) if return_state else y
     else:
         scale = scale_of(math.prod(shape), _count(x, shape, bs, g, seed, offset, ctype), eps, ctype)
     state = DropBlockState("dropblock", p, seed, offset, shape, bs, g, scale)

@@ -190,13 +190,30 @@ def _apply_plane(x, y, q, f, fc, scale, rows, w, wp, inplace):
     is one long loop: rows are short (32 values in a ResNet's late stages),
     and a loop per row spends most of its time outside its vector body.
     """
-    for r in range(rows):
-        _memcpy(fc, r * w, f, r * wp, w)
+    _pack(fc, f, rows, w, wp)
     yq = y[q]
     if inplace:
         _apply_row(yq, yq, fc, 0, rows * w, scale)
     else:
         _apply_row(x[q], yq, fc, 0, rows * w, scale)
+
+
+@njit(inline="always")
+def _pack(fc, f, rows, w, wp):
+    """The plane's flags ``f`` (rows of ``wp`` bytes, ``w`` valid) as ``rows * w`` contiguous bytes."""
+    for r in range(rows):
+        _memcpy(fc, r * w, f, r * wp, w)
+
+
+@njit(parallel=True, cache=True)
+def _apply_packed(x, y, flags, scale, inplace):
+    """``y = x * scale`` where ``flags``, else 0 (``(P, D*H*W)`` arrays; ``inplace``: ``x`` is ``y``)."""
+    for q in prange(y.shape[0]):
+        yq = y[q]
+        if inplace:
+            _apply_row(yq, yq, flags[q], 0, yq.size, scale)
+        else:
+            _apply_row(x[q], yq, flags[q], 0, yq.size, scale)
 
 
 @njit(cache=True)
@@ -210,7 +227,7 @@ def _count_plane(f, rows, w, wp):
 
 
 @njit(parallel=True, cache=True)
-def _kernel(x, y, first_plane, dims, block, keys, t, scale, inplace, count, n_chunks):
+def _kernel(x, y, first_plane, dims, block, keys, t, scale, inplace, count, n_chunks, flags):
     """Count or apply the block mask of the planes of ``x``, ``y`` (``(P, D*H*W)``).
 
     Plane ``q`` of the views is plane ``first_plane + q`` of the seed grid.
@@ -219,6 +236,9 @@ def _kernel(x, y, first_plane, dims, block, keys, t, scale, inplace, count, n_ch
     the total does not depend on the split) and writes nothing. Otherwise
     writes ``y[q] = x[q] * scale`` where plane ``q``'s flags keep, else 0. One
     kernel for both, so that each dtype compiles one parallel function.
+
+    A count that is given ``flags`` (``(P, D*H*W)`` bytes; else ``(0, 0)``)
+    also writes each plane's flags there, for :func:`apply_flags`.
 
     With ``inplace``, ``x`` is ``y`` and is read through ``y``: LLVM then sees
     one array and vectorizes (two views of the same memory fail its overlap
@@ -242,6 +262,8 @@ def _kernel(x, y, first_plane, dims, block, keys, t, scale, inplace, count, n_ch
                 _erode(b * g, dims, block, kg, kgp, r1p, r2p, f)
                 if count:
                     total += _count_plane(f, rows, w, wp)
+                    if flags.shape[0]:
+                        _pack(flags[q0 + b], f, rows, w, wp)
                 else:
                     _apply_plane(x, y, q0 + b, f, fc, scale, rows, w, wp, inplace)
         totals[chunk] = total
@@ -257,18 +279,39 @@ CHUNKS_PER_THREAD = 4
 
 
 def count_kept(
-    n_planes: int, dims, block, seed: int, offset: int, t: int, dtype: np.dtype, first_plane: int = 0
+    n_planes: int,
+    dims,
+    block,
+    seed: int,
+    offset: int,
+    t: int,
+    dtype: np.dtype,
+    first_plane: int = 0,
+    flags: np.ndarray | None = None,
 ) -> int:
     """Elements the block mask keeps in planes ``first_plane .. first_plane + n_planes - 1`` of ``dims = (D, H, W)``.
 
     ``dtype`` (float32 or float64) only picks the compiled kernel: the one
-    the apply pass of that dtype uses.
+    the apply pass of that dtype uses. ``flags``, a C-contiguous
+    ``(n_planes, D*H*W)`` uint8 array, receives the keep flags for
+    :func:`apply_flags` (a forward's second pass then reads them instead of
+    drawing and eroding again; nothing keeps them after the call).
     """
     if n_planes == 0 or 0 in dims:
         return 0
     planes = np.empty((n_planes, 0), dtype)  # the kernel reads only its length
     ones = planes.dtype.type(1)
-    return int(_run(planes, planes, first_plane, dims, block, seed, offset, t, ones, True, True).sum())
+    flags = _NO_FLAGS if flags is None else flags
+    return int(_run(planes, planes, first_plane, dims, block, seed, offset, t, ones, True, True, flags).sum())
+
+
+_NO_FLAGS = np.empty((0, 0), np.uint8)
+
+
+def apply_flags(x: np.ndarray, y: np.ndarray, flags: np.ndarray, scale, inplace: bool) -> None:
+    """``y = x * scale`` where ``flags`` (from :func:`count_kept`), else 0; ``(P, D*H*W)`` C-contiguous arrays."""
+    if y.size:
+        _locked(_apply_packed, x, y, flags, scale, inplace)
 
 
 def apply(
@@ -289,22 +332,27 @@ def apply(
     ``x[q]`` is plane ``first_plane + q`` of the seed grid.
     """
     if y.size:
-        _run(x, y, first_plane, dims, block, seed, offset, t, scale, inplace, False)
+        _run(x, y, first_plane, dims, block, seed, offset, t, scale, inplace, False, _NO_FLAGS)
 
 
-def _run(x, y, first_plane, dims, block, seed, offset, t, scale, inplace, count):
+def _run(x, y, first_plane, dims, block, seed, offset, t, scale, inplace, count, flags):
     u = np.uint64
     keys = (u(seed & 0xFFFFFFFF), u(seed >> 32), u(offset & 0xFFFFFFFF), u(offset >> 32))
     args = (np.int64(first_plane), _triple(dims), _triple(block), keys, u(t), scale, inplace, count)
     chunks = np.int64(numba.get_num_threads() * CHUNKS_PER_THREAD)
+    return _locked(_kernel, x, y, *args, chunks, flags)
+
+
+def _locked(kernel, *args):
+    """``kernel(*args)``, one call at a time under the workqueue layer."""
     try:
         safe = numba.threading_layer() != "workqueue"
     except ValueError:  # no parallel region has run yet
         safe = False
     if safe:
-        return _kernel(x, y, *args, chunks)
+        return kernel(*args)
     with _workqueue_lock:
-        return _kernel(x, y, *args, chunks)
+        return kernel(*args)
 
 
 def _triple(values) -> tuple:
