@@ -28,8 +28,8 @@ import numpy as np
 from numbadrop import _dispatch, _engine
 from numbadrop._validation import check_bool, check_p, check_same_shape
 from numbadrop.autograd.tensor import bump, is_recorded
-from numbadrop.functional import _draw, _recorded
-from numbadrop.random import RngLike, check_rng
+from numbadrop.functional import _check_flags, _draw, _recorded
+from numbadrop.random import RngLike
 
 __all__ = ["GaussianState", "gaussian_dropout", "gaussian_noise", "launch"]
 
@@ -127,10 +127,8 @@ def _run(x, kind: str, rate: float, training: object, inplace: object, rng: RngL
     if is_recorded(x):
         return _recorded(lambda v: _run(v, kind, rate, training, inplace, rng, True), x, kind, return_state)
     backend = _dispatch.backend_of(x)
-    training = check_bool(training, "training")
-    return_state = check_bool(return_state, "return_state")
+    training, return_state = _check_flags(training, return_state, rng)
     inplace = check_bool(inplace, "inplace")
-    check_rng(rng)
     shape = tuple(x.shape)
     if inplace:
         backend.check_inplace(x, "x")
@@ -255,25 +253,6 @@ def _apply(x, backend, kind: str, a: float, seed: int, offset: int, inplace: boo
 # --- the kernels' entry point ------------------------------------------------------------------
 
 
-def _merge(shape: tuple[int, ...], strides: tuple[int, ...]) -> list[tuple[int, int]]:
-    """``(length, index stride)`` per axis, neighbours with consecutive indices merged, unit axes dropped.
-
-    The innermost stride is 1 (an axis of length 1 is appended where it is not).
-    """
-    merged: list[tuple[int, int]] = []
-    for n, s in zip(reversed(shape), reversed(strides), strict=True):
-        if n == 1:
-            continue
-        if merged and s == merged[-1][1] * merged[-1][0]:
-            merged[-1] = (n * merged[-1][0], merged[-1][1])
-        else:
-            merged.append((n, s))
-    merged.reverse()
-    if not merged or merged[-1][1] != 1:
-        merged.append((1, 0))
-    return merged
-
-
 def _widen(x: np.ndarray) -> np.ndarray:
     """A 2-byte float array as float32 (exact); ``int16`` means bfloat16 bits, as in :mod:`numbadrop._engine`."""
     if x.dtype == np.int16:  # the upper half of a float32
@@ -344,7 +323,8 @@ def launch(x, y, additive: bool, a: float, seed: int, offset: int, strides: tupl
         n = y.size
         _gaussian_cpu.run(x.reshape(1, 1, n), y.reshape(1, 1, n), start, 0, 0, seed, offset, a, additive)
         return
-    dims = _merge(shape, tuple(strides))
+    strides = tuple(strides)  # the index strides serve as x's, y's and the mask's: both arrays are C order here
+    dims = [(n, s) for n, _, _, s in _engine._collapse(shape, strides, strides, strides)]
     while len(dims) < 3:
         dims.insert(0, (1, 0))
     lead, inner = dims[:-3], dims[-3:]

@@ -131,10 +131,15 @@ def _recorded(run, x, name: str, return_state: bool) -> Output:
 def _check_call(p: object, training: object, return_state: object, rng: object) -> tuple[float, bool, bool]:
     """Validate the arguments every forward takes (the NumPy and Dask APIs alike)."""
     p = check_p(p)
+    return (p, *_check_flags(training, return_state, rng))
+
+
+def _check_flags(training: object, return_state: object, rng: object) -> tuple[bool, bool]:
+    """``(training, return_state)`` validated, and ``rng``: the forwards' arguments besides the rate."""
     training = check_bool(training, "training")
     return_state = check_bool(return_state, "return_state")
     check_rng(rng)
-    return p, training, return_state
+    return training, return_state
 
 
 def _draw(rng: RngLike, training: bool) -> tuple[int, int]:
