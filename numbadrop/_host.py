@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from numbadrop import _cpu, _engine, _tunables
+from numbadrop import _cpu, _engine, _small_cpu, _tunables
 from numbadrop._validation import check_float_array, check_writeable
 from numbadrop.random import seed_offset, threshold
 
@@ -117,18 +117,22 @@ def mask(shape: tuple[int, ...], broadcast: tuple[int, ...], p: float, seed: int
 # kernel itself on a (32, 256) array. What depends only on (dtype, p) is computed once.
 
 #: ``(dtype, p) -> (mode, threshold, coefficients)`` of element dropout.
-_SMALL_PLANS: dict[tuple[np.dtype, float], tuple] = {}
+_SMALL_PLANS: dict[tuple[np.dtype, float], tuple[np.ndarray, int]] = {}
 _SMALL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_LOW32 = 0xFFFFFFFF
 
 
-def small_dropout(x: np.ndarray, p: float, rng: object) -> np.ndarray | None:
+def small_dropout(x: np.ndarray, p: float, rng: object, out: object = None) -> np.ndarray | None:
     """Element dropout of a plain ndarray, or None where the general path must run.
 
     Only for what the general path would compute the same way with the
     serial kernel: ``type(x) is np.ndarray``, C-contiguous, native float32 or
     float64, ``0 < size < SERIAL_CUTOFF``, and ``p`` a float in ``(0, 1)``
-    (the caller checks the types of ``x`` and ``p``). Draws from ``rng`` only
-    when it returns an array.
+    (the caller checks the types of ``x`` and ``p``). ``out`` is None, ``x``
+    itself (written in place) or a plain, writeable, C-contiguous ndarray of
+    ``x``'s shape and dtype that does not overlap ``x``; any other ``out`` --
+    the errors and the overlaps included -- is left to the general path.
+    Draws from ``rng`` only when it returns an array.
     """
     n = x.size
     if not 0 < n < _tunables.SERIAL_CUTOFF or not x.flags.c_contiguous:
@@ -138,29 +142,27 @@ def small_dropout(x: np.ndarray, p: float, rng: object) -> np.ndarray | None:
         if x.dtype not in _SMALL_DTYPES or not 0.0 < p < 1.0:
             return None
         mode, m, b, d = _engine._coefficients("dropout", p, x.dtype)
-        plan = _SMALL_PLANS[(x.dtype, p)] = (mode, np.uint64(threshold(p)), m, b, d)
-    mode, t, m, b, d = plan
-    serial = _cpu._KERNELS[mode][0]  # looked up per call, like the general path's (tests swap the table)
+        if mode != _cpu.MODE_SCALE:
+            return None
+        plan = _SMALL_PLANS[(x.dtype, p)] = (np.array([m, b, d], x.dtype), threshold(p))
+    coef, t = plan
+    if out is None:
+        y = np.empty(x.shape, x.dtype)
+    elif out is x:
+        if not x.flags.writeable:
+            return None
+        y = x
+    elif (
+        type(out) is not np.ndarray
+        or out.shape != x.shape
+        or out.dtype != x.dtype
+        or not out.flags.c_contiguous
+        or not out.flags.writeable
+        or np.may_share_memory(x, out)
+    ):
+        return None
+    else:
+        y = out
     seed, offset = seed_offset(rng)
-    y = np.empty(x.shape, x.dtype)
-    u = np.uint64
-    serial(
-        x.reshape(1, 1, n),
-        y.reshape(1, 1, n),
-        0,
-        (n + _cpu.TILE - 1) // _cpu.TILE,
-        0,
-        0,
-        0,
-        1,
-        u(seed & 0xFFFFFFFF),
-        u(seed >> 32),
-        u(offset & 0xFFFFFFFF),
-        u(offset >> 32),
-        t,
-        m,
-        b,
-        d,
-        False,
-    )
+    _small_cpu.scale(x, y, coef, seed & _LOW32, seed >> 32, offset & _LOW32, offset >> 32, t, y is x)
     return y

@@ -321,11 +321,10 @@ def dropout(
         and training is True
         and inplace is False
         and return_state is False
-        and out is None
         and type(broadcast_dims) is tuple
         and not broadcast_dims
     ):
-        y = _host.small_dropout(x, p, rng)
+        y = _host.small_dropout(x, p, rng, out)
         if y is not None:
             return y
     x = _dispatch.check_array(x)

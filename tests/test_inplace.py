@@ -16,7 +16,7 @@ import pytest
 from test_threads import assert_identical, data
 
 import numbadrop as nd
-from numbadrop import _cpu, _engine, _tunables
+from numbadrop import _cpu, _engine, _small_cpu, _tunables
 
 
 @pytest.fixture
@@ -35,6 +35,7 @@ def spy(monkeypatch):
         mode: (recording(serial, -1), recording(parallel, -2)) for mode, (serial, parallel) in _cpu._KERNELS.items()
     }
     monkeypatch.setattr(_cpu, "_KERNELS", wrapped)
+    monkeypatch.setattr(_small_cpu, "scale", recording(_small_cpu.scale, -1))  # small arrays' one call
     return flags
 
 

@@ -90,3 +90,95 @@ def test_bad_rng_raises_and_x_is_untouched():
     with pytest.raises(TypeError, match="rng must be"):
         nd.dropout(x, 0.5, rng="seed")
     np.testing.assert_array_equal(x, 1)
+
+
+@pytest.fixture
+def small_path_results(monkeypatch):
+    """What each call of the short path returned (None: it declined)."""
+    results = []
+    original = _host.small_dropout
+
+    def spy(*args):
+        y = original(*args)
+        results.append(y)
+        return y
+
+    monkeypatch.setattr(_host, "small_dropout", spy)
+    return results
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_out_on_the_small_path(dtype, small_path_results):
+    x = np.linspace(-1, 1, 24 * 40, dtype=dtype).reshape(24, 40)
+    before = x.copy()
+    out = np.full_like(x, 7)
+    gen = nd.Generator(5)
+    y = nd.dropout(x, 0.25, rng=gen, out=out)
+    assert y is out and small_path_results == [out]
+    np.testing.assert_array_equal(out, naive.dropout(before, 0.25, 5, 0))
+    np.testing.assert_array_equal(x, before)  # the input is untouched
+    assert gen.draw() == (5, 1)  # exactly one draw
+
+
+def test_out_is_x_on_the_small_path_is_in_place(small_path_results):
+    x = np.linspace(-1, 1, 8 * 33, dtype=np.float32).reshape(8, 33)
+    expected = naive.dropout(x.copy(), 0.5, 9, 0)
+    y = nd.dropout(x, 0.5, rng=9, out=x)
+    assert y is x and small_path_results == [x]
+    np.testing.assert_array_equal(x, expected)
+
+
+def _overlapping(x):
+    buf = np.empty(x.size + 1, x.dtype)
+    buf[1:] = x.ravel()
+    return buf[1:].reshape(x.shape), buf[:-1].reshape(x.shape)  # out starts one element before x
+
+
+@pytest.mark.parametrize(
+    "make_out",
+    [
+        lambda x: np.empty(x.shape, x.dtype, order="F"),
+        lambda x: np.empty(x.shape, x.dtype).view(np.matrix) if x.ndim == 2 else None,
+    ],
+    ids=["F-order", "subclass"],
+)
+def test_out_the_small_path_declines_is_still_exact(make_out, small_path_results):
+    x = np.linspace(-1, 1, 6 * 10, dtype=np.float32).reshape(6, 10)
+    out = make_out(x)
+    y = nd.dropout(x, 0.5, rng=4, out=out)
+    assert y is out and small_path_results == [None]
+    np.testing.assert_array_equal(np.asarray(out), naive.dropout(x, 0.5, 4, 0))
+
+
+def test_out_overlapping_x_is_left_to_the_general_path(small_path_results):
+    x0 = np.linspace(-1, 1, 5 * 12, dtype=np.float64).reshape(5, 12)
+    x, out = _overlapping(x0)
+    y = nd.dropout(x, 0.5, rng=6, out=out)
+    assert y is out and small_path_results == [None]
+    np.testing.assert_array_equal(out, naive.dropout(x0, 0.5, 6, 0))
+
+
+@pytest.mark.parametrize(
+    ("make_out", "error", "match"),
+    [
+        (lambda x: np.empty((x.shape[0] + 1, x.shape[1]), x.dtype), ValueError, "out has shape"),
+        (lambda x: np.empty(x.shape, np.float64), TypeError, "out has dtype"),
+        (lambda x: np.broadcast_to(np.empty(x.shape[1], x.dtype), x.shape), ValueError, "out"),
+        (lambda x: [[0.0] * x.shape[1]] * x.shape[0], TypeError, "out must be"),
+    ],
+    ids=["shape", "dtype", "read-only", "list"],
+)
+def test_bad_out_raises_without_drawing(make_out, error, match):
+    x = np.ones((4, 6), np.float32)
+    gen = nd.Generator(3)
+    with pytest.raises(error, match=match):
+        nd.dropout(x, 0.5, rng=gen, out=make_out(x))
+    assert gen.draw() == (3, 0)  # nothing was drawn
+    np.testing.assert_array_equal(x, 1)
+
+
+def test_read_only_x_as_out_raises():
+    x = np.ones((4, 6), np.float32)
+    x.flags.writeable = False
+    with pytest.raises(ValueError, match="writeable"):
+        nd.dropout(x, 0.5, rng=1, out=x)
