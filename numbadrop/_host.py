@@ -122,8 +122,8 @@ _SMALL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _LOW32 = 0xFFFFFFFF
 
 
-def small_dropout(x: np.ndarray, p: float, rng: object, out: object = None) -> np.ndarray | None:
-    """Element dropout of a plain ndarray, or None where the general path must run.
+def small_dropout(x: np.ndarray, p: float, rng: object, out: object = None) -> tuple[np.ndarray, int, int] | None:
+    """Element dropout of a plain ndarray as ``(y, seed, offset)``, or None where the general path must run.
 
     Only for what the general path would compute the same way with the
     serial kernel: ``type(x) is np.ndarray``, C-contiguous, native float32 or
@@ -134,8 +134,30 @@ def small_dropout(x: np.ndarray, p: float, rng: object, out: object = None) -> n
     the errors and the overlaps included -- is left to the general path.
     Draws from ``rng`` only when it returns an array.
     """
-    n = x.size
-    if not 0 < n < _tunables.SERIAL_CUTOFF or not x.flags.c_contiguous:
+    plan = _small_plan(x, p)
+    if plan is None:
+        return None
+    y = _small_output(x, out)
+    if y is None:
+        return None
+    seed, offset = seed_offset(rng)
+    _run_small(x, y, plan, seed, offset)
+    return y, seed, offset
+
+
+def small_backward(grad: np.ndarray, p: float, seed: int, offset: int) -> np.ndarray | None:
+    """The backward of :func:`small_dropout` (the same mask and scale applied to ``grad``), or None."""
+    plan = _small_plan(grad, p)
+    if plan is None:
+        return None
+    y = np.empty(grad.shape, grad.dtype)
+    _run_small(grad, y, plan, seed, offset)
+    return y
+
+
+def _small_plan(x: np.ndarray, p: float) -> tuple[np.ndarray, int] | None:
+    """``(coefficients, threshold)`` when the short path handles ``x`` and ``p``, else None."""
+    if not 0 < x.size < _tunables.SERIAL_CUTOFF or not x.flags.c_contiguous:
         return None
     plan = _SMALL_PLANS.get((x.dtype, p))
     if plan is None:
@@ -145,14 +167,16 @@ def small_dropout(x: np.ndarray, p: float, rng: object, out: object = None) -> n
         if mode != _cpu.MODE_SCALE:
             return None
         plan = _SMALL_PLANS[(x.dtype, p)] = (np.array([m, b, d], x.dtype), threshold(p))
-    coef, t = plan
+    return plan
+
+
+def _small_output(x: np.ndarray, out: object) -> np.ndarray | None:
+    """The array the short path writes: a new one, ``x`` (in place) or ``out``; None to decline ``out``."""
     if out is None:
-        y = np.empty(x.shape, x.dtype)
-    elif out is x:
-        if not x.flags.writeable:
-            return None
-        y = x
-    elif (
+        return np.empty(x.shape, x.dtype)
+    if out is x:
+        return x if x.flags.writeable else None
+    if (
         type(out) is not np.ndarray
         or out.shape != x.shape
         or out.dtype != x.dtype
@@ -161,8 +185,9 @@ def small_dropout(x: np.ndarray, p: float, rng: object, out: object = None) -> n
         or np.may_share_memory(x, out)
     ):
         return None
-    else:
-        y = out
-    seed, offset = seed_offset(rng)
+    return out
+
+
+def _run_small(x: np.ndarray, y: np.ndarray, plan: tuple[np.ndarray, int], seed: int, offset: int) -> None:
+    coef, t = plan
     _small_cpu.scale(x, y, coef, seed & _LOW32, seed >> 32, offset & _LOW32, offset >> 32, t, y is x)
-    return y

@@ -96,6 +96,11 @@ class DropoutState:
             dropout; ``grad`` itself for a pass-through forward (``out``
             holding a copy of it when given).
         """
+        if type(grad) is np.ndarray and self.kind == "dropout" and not self.broadcast and inplace is False:
+            if out is None and grad.shape == self.shape:  # the forward's short path, backwards
+                dx = _host.small_backward(grad, self.p, self.seed, self.offset)
+                if dx is not None:
+                    return dx
         backend = _dispatch.backend_of(grad)
         grad = backend.check(grad, "grad")
         check_same_shape(grad, self.shape)
@@ -320,13 +325,14 @@ def dropout(
         and type(p) is float
         and training is True
         and inplace is False
-        and return_state is False
+        and type(return_state) is bool
         and type(broadcast_dims) is tuple
         and not broadcast_dims
     ):
-        y = _host.small_dropout(x, p, rng, out)
-        if y is not None:
-            return y
+        done = _host.small_dropout(x, p, rng, out)
+        if done is not None:
+            y, seed, offset = done
+            return (y, DropoutState("dropout", p, seed, offset, x.shape)) if return_state else y
     x = _dispatch.check_array(x)
     broadcast = normalize_axes(broadcast_dims, x.ndim)
     return _run(x, p, training, inplace, rng, broadcast, return_state, "dropout", out)

@@ -41,8 +41,9 @@ def test_small_path_is_taken_and_agrees_with_the_general_path(monkeypatch):
 
     monkeypatch.setattr(_host, "small_dropout", spy)
     fast = nd.dropout(x, 0.5, rng=seed)
-    general, _ = nd.dropout(x, 0.5, rng=seed, return_state=True)  # return_state: not the short path
-    assert taken == [True]
+    monkeypatch.setattr(_tunables, "SERIAL_CUTOFF", 0)  # the short path declines every array
+    general = nd.dropout(x, 0.5, rng=seed)
+    assert taken == [True, False]
     np.testing.assert_array_equal(fast, general)
     np.testing.assert_array_equal(fast, naive.dropout(x, 0.5, seed, 0))
 
@@ -99,9 +100,9 @@ def small_path_results(monkeypatch):
     original = _host.small_dropout
 
     def spy(*args):
-        y = original(*args)
-        results.append(y)
-        return y
+        done = original(*args)
+        results.append(None if done is None else done[0])
+        return done
 
     monkeypatch.setattr(_host, "small_dropout", spy)
     return results
@@ -182,3 +183,35 @@ def test_read_only_x_as_out_raises():
     x.flags.writeable = False
     with pytest.raises(ValueError, match="writeable"):
         nd.dropout(x, 0.5, rng=1, out=x)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_return_state_and_backward_on_the_small_path_match_the_general_path(dtype, small_path_results, monkeypatch):
+    x = np.linspace(-1, 1, 16 * 50, dtype=dtype).reshape(16, 50)
+    grad = np.linspace(2, 3, x.size, dtype=dtype).reshape(x.shape)
+    gen = nd.Generator(21)
+    gen.draw()
+    y, state = nd.dropout(x, 0.4, rng=gen, return_state=True)
+    assert small_path_results == [y]
+    assert gen.draw() == (21, 2)  # exactly one draw
+    assert (state.kind, state.p, state.seed, state.offset, state.shape, state.broadcast) == (
+        "dropout", 0.4, 21, 1, x.shape, ()
+    )  # fmt: skip
+    np.testing.assert_array_equal(y, naive.dropout(x, 0.4, 21, 1))
+    dx = state.backward(grad)
+    np.testing.assert_array_equal(dx, naive.dropout(grad, 0.4, 21, 1))  # backward = the same mask and scale
+    monkeypatch.setattr(_tunables, "SERIAL_CUTOFF", 0)  # now the general path: the same values and state
+    y_general, state_general = nd.dropout(x, 0.4, rng=nd.Generator(21, offset=1), return_state=True)
+    assert small_path_results == [y, None] and state_general == state
+    np.testing.assert_array_equal(y_general, y)
+    np.testing.assert_array_equal(state_general.backward(grad), dx)
+
+
+def test_backward_short_path_leaves_odd_gradients_to_the_general_path():
+    x = np.ones((6, 40), np.float32)
+    _, state = nd.dropout(x, 0.5, rng=8, return_state=True)
+    expected = naive.dropout(np.full(x.shape, 3, np.float32), 0.5, 8, 0)
+    for grad in (np.full((40, 6), 3, np.float32).T, np.full(x.shape, 3, ">f4"), np.full(x.shape, 3, np.float16)):
+        np.testing.assert_array_equal(np.asarray(state.backward(grad), np.float32), expected)
+    with pytest.raises(ValueError, match="shape"):
+        state.backward(np.ones((6, 41), np.float32))
