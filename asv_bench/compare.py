@@ -284,7 +284,10 @@ def out_section(args) -> list[Case]:
     """Forward and backward into a preallocated ``out=``, 2**size_log2 float32: the copy floor case.
 
     The NumPy peer writes into its own buffer too (``np.multiply(..., out=)``);
-    torch's ``dropout`` has no ``out=`` and allocates.
+    torch's ``dropout`` has no ``out=`` and allocates. The reference row is
+    NumPy's ``np.multiply(x, s, out=)`` alone, no mask: the floor of any
+    elementwise pass into a buffer, which (unlike ``np.copyto``'s ``memcpy``)
+    reads each output line before writing it.
     """
     n = 1 << args.size_log2
     x, grad = _data(n), _data(n, seed=1)
@@ -314,10 +317,17 @@ def out_section(args) -> list[Case]:
         "torch": None,
         "copy": lambda: np.copyto(bufs["copy"], grad),
     }
+    scale_only = {  # no mask at all: what any elementwise pass into a buffer costs (reference row)
+        "numbadrop": None,
+        "numpy": lambda: np.multiply(x, np.float32(1 / (1 - P)), out=bufs["numpy"]),
+        "torch": None,
+        "copy": lambda: np.copyto(bufs["copy"], x),
+    }
     targets = [Target("numbadrop/copy", "<=", 1.2)]
     return [
         Case(f"forward out= {_tag(n)}", median_times(forward, args.repeat, args.order), "ms", targets),
         Case(f"backward out= {_tag(n)}", median_times(backward, args.repeat, args.order), "ms", targets),
+        Case(f"reference: x * s out= {_tag(n)}", median_times(scale_only, args.repeat, args.order), "ms"),
     ]
 
 
