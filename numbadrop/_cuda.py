@@ -301,19 +301,36 @@ def _register_gpu_lowerings() -> None:
         return lambda a, i0, i1, i2, v0, v1, v2, v3: vstore3(a, i0, i1, i2, v0, v1, v2, v3)
 
 
+def pick(w, v0, v1, v2, v3):
+    """``(v0, v1, v2, v3)[w]`` for ``0 <= w < 4``: a device function (no tuple indexing in a kernel)."""
+    if w == 0:
+        return v0
+    if w == 1:
+        return v1
+    if w == 2:
+        return v2
+    return v3
+
+
+def locate(slot, per_row, n1, start, s0, s1):
+    """``(i0, i1, q, j_row)`` of work slot ``slot`` when every row of ``(n0, n1)`` has ``per_row`` slots.
+
+    ``q`` is the slot within row ``(i0, i1)``, whose first element has mask
+    index ``j_row = start + i0 * s0 + i1 * s1``.
+    """
+    row = slot // per_row
+    q = slot - row * per_row
+    i0 = row // n1
+    i1 = row - i0 * n1
+    return i0, i1, q, start + i0 * s0 + i1 * s1
+
+
 def _word_source(philox):
     def word(j, k0, k1, o0, o1):
         """The contract's random word ``r_j`` for global mask index ``j`` (int64)."""
         g = np.uint64(j >> 2)
         r0, r1, r2, r3 = philox(g & _M32, g >> _S32, o0, o1, k0, k1)
-        w = j & 3
-        if w == 0:
-            return r0
-        if w == 1:
-            return r1
-        if w == 2:
-            return r2
-        return r3
+        return _pick_dev(j & 3, r0, r1, r2, r3)
 
     return word
 
@@ -326,6 +343,8 @@ PHILOX = {"u32": philox4x32_10_u32, "shared": _philox.philox4x32_10}
 _philox_devs: dict = {}
 _word_devs: dict = {}
 _element_dev = None
+_pick_dev = None
+_locate_dev = None
 
 
 def require() -> None:
@@ -333,7 +352,7 @@ def require() -> None:
 
     Compiles nothing: numba compiles each kernel on its first launch.
     """
-    global cuda, SIMULATOR, _ready, _element_dev
+    global cuda, SIMULATOR, _ready, _element_dev, _pick_dev, _locate_dev
     if _ready:
         return
     with _init_lock:
@@ -350,6 +369,8 @@ def require() -> None:
         SIMULATOR = bool(config.ENABLE_CUDASIM)
         if not SIMULATOR:
             _register_gpu_lowerings()
+        _pick_dev = cuda.jit(device=True)(pick)
+        _locate_dev = cuda.jit(device=True)(locate)
         for name, fn in PHILOX.items():
             _philox_devs[name] = dev = cuda.jit(device=True)(fn)
             _word_devs[name] = cuda.jit(device=True)(_word_source(dev))
@@ -401,11 +422,7 @@ def _vec_source(mode: int, unroll: int, vec: bool, philox: str):
                             )
                     else:  # the last, partial group
                         for w in range(n - e):
-                            r = r0
-                            if w == 1:
-                                r = r1
-                            elif w == 2:
-                                r = r2
+                            r = _pick_dev(w, r0, r1, r2, r3)
                             if mode == MODE_MASK:
                                 y[e + w] = np.uint8(r >= t)
                             else:
@@ -503,11 +520,7 @@ def _general_source(mode: int, unroll: int, vec: bool, philox: str):
         nthreads = np.int64(cuda.blockDim.x) * np.int64(cuda.gridDim.x)
         tid = np.int64(cuda.blockIdx.x) * np.int64(cuda.blockDim.x) + np.int64(cuda.threadIdx.x)
         for slot in range(tid, nslots, nthreads):
-            row = slot // per_row
-            q = slot - row * per_row
-            i0 = row // n1
-            i1 = row - i0 * n1
-            j_row = start + i0 * s0 + i1 * s1
+            i0, i1, q, j_row = _locate_dev(slot, per_row, n1, start, s0, s1)
             if s2 == 0:
                 keep = word(j_row, k0, k1, o0, o1) >= t
                 for c in range(4 * q, min(4 * q + 4, n2)):
@@ -522,13 +535,7 @@ def _general_source(mode: int, unroll: int, vec: bool, philox: str):
                 for w in range(4):
                     c = 4 * g + w - j_row
                     if c >= 0 and c < n2:
-                        r = r0
-                        if w == 1:
-                            r = r1
-                        elif w == 2:
-                            r = r2
-                        elif w == 3:
-                            r = r3
+                        r = _pick_dev(w, r0, r1, r2, r3)
                         if mode == MODE_MASK:
                             y[i0, i1, c] = np.uint8(r >= t)
                         else:

@@ -56,6 +56,7 @@ def source():
     pair = cuda.jit(device=True)(_normal.normal_pair)
     element = cuda.jit(device=True)(_normal.noise_element)
     widen, narrow = _cuda.widen, _cuda.narrow
+    pick, locate = _cuda._pick_dev, _cuda._locate_dev
     m32, s32 = _cuda._M32, _cuda._S32
 
     def gaussian_kernel(x, y, start, s0, s1, k0, k1, o0, o1, a, additive):
@@ -67,11 +68,7 @@ def source():
         nthreads = np.int64(cuda.blockDim.x) * np.int64(cuda.gridDim.x)
         tid = np.int64(cuda.blockIdx.x) * np.int64(cuda.blockDim.x) + np.int64(cuda.threadIdx.x)
         for slot in range(tid, nslots, nthreads):
-            row = slot // per_row
-            q = slot - row * per_row
-            i0 = row // n1
-            i1 = row - i0 * n1
-            j_row = start + i0 * s0 + i1 * s1
+            i0, i1, q, j_row = locate(slot, per_row, n1, start, s0, s1)
             g = (j_row >> 2) + q
             if 4 * g - j_row < n2:
                 gu = np.uint64(g)
@@ -81,13 +78,7 @@ def source():
                 for w in range(4):
                     c = 4 * g + w - j_row
                     if c >= 0 and c < n2:
-                        z = z0
-                        if w == 1:
-                            z = z1
-                        elif w == 2:
-                            z = z2
-                        elif w == 3:
-                            z = z3
+                        z = pick(w, z0, z1, z2, z3)
                         y[i0, i1, c] = narrow(y, element(widen(x[i0, i1, c]), z, a, additive))
 
     return gaussian_kernel
