@@ -21,6 +21,11 @@ What it does, in one process:
    (32-bit and the shared function). Inputs hold +-0, +-inf, subnormals and
    the largest finite values, but no NaN (GPUs return the canonical NaN,
    not the input's payload).
+   Then the rest of the family, forward and backward, against the same
+   public call on the CPU: ``drop_block2d``/``drop_block3d``,
+   ``gaussian_dropout``, ``gaussian_noise`` (float16/32/64, finite inputs:
+   ``inf * 0`` has a different NaN on each device) and, on PyTorch,
+   bfloat16 tensors.
 3. **Dispatch.** PyTorch tensors, CuPy arrays and Numba device arrays in,
    the same kind on the same device out; a non-default torch stream; the
    layers; ``dropout_mask(device=...)``.
@@ -28,7 +33,9 @@ What it does, in one process:
    the GPU busy while Python queues the call (so host overhead is not
    counted; it is reported separately), 5 warm-up runs, median of 50:
    forward, backward, ``dropout2d`` and float16 forward, each against its
-   PyTorch counterpart and a device copy of the same bytes.
+   PyTorch counterpart and a device copy of the same bytes; then DropBlock
+   (against torchvision's algorithm written in torch), Gaussian dropout
+   (against ``x * (1 + a * randn_like(x))``) and bfloat16 dropout.
 5. **Tuning sweep** of ``numbadrop._tunables.CUDA_*`` (results never change).
 6. **One table** with ratios and PASS/FAIL against the targets.
 
@@ -67,6 +74,7 @@ TARGETS = {
 }
 
 SEED = 0xDEADBEEFCAFEF00D
+FLOATS = (np.float16, np.float32, np.float64)
 OFFSET = 2**63 + 12345
 
 
@@ -327,6 +335,93 @@ def bit_identity(carrier, nd, n: int, results, philox_builds=("u32", "shared")):
     return failures
 
 
+def family_cases(n: int):
+    """(name, base shape, view, call) of the rest of the family; ``call(x, rng) -> (y, state)``."""
+    import numbadrop as nd
+
+    q = 32 if n >= 1 << 20 else 8
+    c = max(1, n // (16 * q * q))
+    r3 = max(4, round((n / 64) ** (1 / 3)))
+    side = round(n**0.5)
+
+    def block2d(p, size):
+        return lambda x, g: nd.drop_block2d(x, p, size, rng=g, return_state=True)
+
+    def gauss(p):
+        return lambda x, g: nd.gaussian_dropout(x, p, rng=g, return_state=True)
+
+    return [
+        ("drop_block2d p 0.1 block 7", (16, c, q, q), None, block2d(0.1, 7)),
+        ("drop_block2d p 0.3 block 3, odd sides", (16, c, q - 1, q + 3), None, block2d(0.3, 3)),
+        (
+            "drop_block3d p 0.2 block 3",
+            (2, 8, r3, r3, r3),
+            None,
+            lambda x, g: nd.drop_block3d(x, 0.2, 3, rng=g, return_state=True),
+        ),
+        ("gaussian_dropout p 0.3", (n,), None, gauss(0.3)),
+        ("gaussian_dropout, every other column", (side, 2 * side), lambda a: a[:, ::2], gauss(0.3)),
+        ("gaussian_noise stddev 0.5", (n - 3,), None, lambda x, g: nd.gaussian_noise(x, 0.5, rng=g, return_state=True)),
+    ]
+
+
+def finite_inputs(n: int, dtype, seed: int) -> np.ndarray:
+    """:func:`inputs` without infinities and extremes (``x * (1 + a * z)`` could make inf * 0 = NaN of two payloads)."""
+    x = inputs(n, dtype, seed)
+    x[~np.isfinite(x) | (np.abs(x) == np.finfo(dtype).max)] = 1
+    return x
+
+
+def family_identity(carrier, nd, n: int, results, dtypes=FLOATS) -> int:
+    """DropBlock, Gaussian dropout and noise (forward and backward) and, on torch, bfloat16: GPU against CPU."""
+    rows = []
+    failures = 0
+    for name, shape, view, call in family_cases(n):
+        view = view or (lambda a: a)
+        size = int(np.prod(shape))
+        for dt in dtypes:
+            base = finite_inputs(size, dt, 21).reshape(shape)
+            host = view(base)
+            grad = finite_inputs(host.size, dt, 22).reshape(host.shape)
+            y_cpu, state_cpu = call(host, nd.Generator(SEED, OFFSET))
+            g_cpu = state_cpu.backward(grad)
+            y, state = call(view(carrier.to_device(base)), nd.Generator(SEED, OFFSET))
+            g = state.backward(carrier.to_device(grad))
+            problem = compare(np.asarray(carrier.to_host(y)), y_cpu)
+            if not problem:
+                problem = compare(np.asarray(carrier.to_host(g)), g_cpu)
+                problem = problem and "backward: " + problem
+            failures += bool(problem)
+            rows.append(
+                {"case": name, "dtype": np.dtype(dt).name, "elements": host.size, "ok": not problem, "problem": problem}
+            )
+            print(f"  {'ok  ' if not problem else 'FAIL'} {name:40} {np.dtype(dt).name:8} {host.size:>9} {problem}")
+    if carrier.name == "torch":
+        failures += _bfloat16_identity(carrier, nd, n, rows)
+    results["family_identity"] = rows
+    print(f"the rest of the family: {len(rows) - failures} of {len(rows)} cases identical")
+    return failures
+
+
+def _bfloat16_identity(carrier, nd, n: int, rows) -> int:
+    """bfloat16 torch tensors: the GPU's result against the same call on the CPU tensor, bit for bit."""
+    torch = carrier.torch
+    failures = 0
+    host = torch.from_numpy(finite_inputs(n, np.float32, 23)).to(torch.bfloat16)
+    for name, call in [
+        ("bfloat16 dropout p 0.5", lambda x: nd.dropout(x, 0.5, rng=nd.Generator(SEED, OFFSET))),
+        ("bfloat16 alpha_dropout p 0.3", lambda x: nd.alpha_dropout(x, 0.3, True, rng=nd.Generator(SEED, OFFSET))),
+        ("bfloat16 gaussian_dropout p 0.3", lambda x: nd.gaussian_dropout(x, 0.3, rng=nd.Generator(SEED, OFFSET))),
+    ]:
+        expected = call(host).view(torch.int16).numpy()
+        got = carrier.to_host(call(host.to(carrier.device)).view(torch.int16))
+        problem = compare(got, expected)
+        failures += bool(problem)
+        rows.append({"case": name, "dtype": "bfloat16", "elements": n, "ok": not problem, "problem": problem})
+        print(f"  {'ok  ' if not problem else 'FAIL'} {name:40} {'bfloat16':8} {n:>9} {problem}")
+    return failures
+
+
 def philox_words(carrier, n: int, results) -> int:
     """Both Philox builds, as raw words on the device, against the shared function run as NumPy."""
     import naive  # tests/naive.py: pure NumPy Philox4x32-10
@@ -560,6 +655,50 @@ def _time_f16(nd, timer, n: int) -> dict:
     return t
 
 
+def _time_dropblock(nd, timer) -> dict:
+    """DropBlock on (64, 256, 32, 32) float32 against torchvision's algorithm in torch and a copy."""
+    import torch
+    import torch.nn.functional as F
+
+    t = {}
+    gen = nd.Generator(5)
+    x4 = torch.randn((64, 256, 32, 32), device="cuda")
+    y4 = torch.empty_like(x4)
+    n, c, h, w = x4.shape
+    bs, p = 7, 0.1
+    gamma = p * h * w / (bs**2 * ((h - bs + 1) * (w - bs + 1)))
+
+    def torchvision_drop_block():  # torchvision.ops.drop_block2d's algorithm (torchvision itself may be absent)
+        noise = torch.empty((n, c, h - bs + 1, w - bs + 1), device="cuda").bernoulli_(gamma)
+        noise = F.pad(noise, [bs // 2] * 4, value=0)
+        noise = 1 - F.max_pool2d(noise, stride=(1, 1), kernel_size=(bs, bs), padding=bs // 2)
+        return x4 * noise * (noise.numel() / (1e-6 + noise.sum()))
+
+    t["copy dropblock shape"] = timer(lambda: y4.copy_(x4))
+    t["torch drop_block2d (torchvision algorithm)"] = timer(torchvision_drop_block)
+    t["numbadrop drop_block2d block 7"] = timer(lambda: nd.drop_block2d(x4, p, bs, rng=gen))
+    return t
+
+
+def _time_gaussian_bf16(nd, timer) -> dict:
+    """Gaussian dropout float32 and dropout bfloat16, 2**28 elements, against torch (and a copy)."""
+    import torch
+    import torch.nn.functional as F
+
+    t = {}
+    gen = nd.Generator(6)
+    x = torch.randn(1 << 28, device="cuda")
+    a = (0.3 / 0.7) ** 0.5
+    t["torch x * (1 + a * randn_like(x)) f32"] = timer(lambda: x * (1 + a * torch.randn_like(x)))
+    t["numbadrop gaussian_dropout f32"] = timer(lambda: nd.gaussian_dropout(x, 0.3, rng=gen))
+    b = x.to(torch.bfloat16)
+    yb = torch.empty_like(b)
+    t["copy bf16"] = timer(lambda: yb.copy_(b))
+    t["torch dropout bf16"] = timer(lambda: F.dropout(b, 0.5, training=True))
+    t["numbadrop dropout bf16"] = timer(lambda: nd.dropout(b, 0.5, rng=gen))
+    return t
+
+
 def timings(nd, results, reps: int, sweep: bool):
     import torch
 
@@ -571,6 +710,10 @@ def timings(nd, results, reps: int, sweep: bool):
     t.update(_time_dropout2d(nd, timer, (64, 256, 128, 128)))
     torch.cuda.empty_cache()
     t.update(_time_f16(nd, timer, n))
+    torch.cuda.empty_cache()
+    t.update(_time_dropblock(nd, timer))
+    torch.cuda.empty_cache()
+    t.update(_time_gaussian_bf16(nd, timer))
     torch.cuda.empty_cache()
     results["timings"] = t
     for k, v in t.items():
@@ -681,6 +824,11 @@ def print_table(results, failures: int) -> None:
     ident = results.get("bit_identity", [])
     n_ok = sum(r["ok"] for r in ident)
     print(f"{'bit-identity with CPU (cases)':44} {n_ok:>5}/{len(ident):<3}  {'all':>9}  {verdict(n_ok == len(ident))}")
+    family = results.get("family_identity", [])
+    if family:
+        n_ok = sum(r["ok"] for r in family)
+        label = "DropBlock, Gaussian, bfloat16 (cases)"
+        print(f"{label:44} {n_ok:>5}/{len(family):<3}  {'all':>9}  {verdict(n_ok == len(family))}")
     if "beyond_int32" in results:
         print(
             f"{'2**31 + 100 elements (64-bit indexing)':44} {'':>9}  {'':>9}  {verdict(results['beyond_int32']['ok'])}"
@@ -696,7 +844,9 @@ def print_table(results, failures: int) -> None:
     if t:
         print("-" * 86)
         for k, v in t.items():
-            nbytes = (1 << 28) * (2 if "f16" in k else 4) * 2
+            nbytes = (1 << 28) * (2 if "f16" in k or "bf16" in k else 4) * 2
+            if "dropblock" in k or "drop_block" in k:
+                nbytes = (1 << 24) * 4 * 2
             extra = f"{nbytes / (v['ms'] * 1e-3) / 1e9:7.0f} GB/s" if "mask" not in k else ""
             print(f"  {k:42} {v['ms']:8.3f} ms  {extra}  host {v['host_us']:6.0f} us")
         print("  (GB/s: the data's bytes read + written per second; masks and torch's mask bytes not counted)")
@@ -771,6 +921,8 @@ def main(argv=None) -> int:
     print(f"\nbit-identity on ~{n} elements per case (outputs poisoned first):")
     with np.errstate(over="ignore"):  # float16 max * scale -> inf, on purpose (NumPy scalars in the simulator)
         failures += bit_identity(carrier, nd, n, results)
+    print("\nthe rest of the family (forward and backward):")
+    failures += family_identity(carrier, nd, n, results, (np.float32,) if args.simulator else FLOATS)
     if not args.simulator:
         failures += philox_words(carrier, 1 << 22, results)
         print("\n64-bit indexing:")

@@ -48,4 +48,13 @@ def test_gpu_check_simulator_mode(tmp_path):
         "alpha dropout",
         "dropout_mask",
     }
+    family = results["family_identity"]
+    assert family and all(case["ok"] for case in family), family
+    assert {case["case"].split()[0].rstrip(",") for case in family} == {
+        "drop_block2d",
+        "drop_block3d",
+        "gaussian_dropout",
+        "gaussian_noise",
+    }
     assert "bit-identity with CPU (cases)" in done.stdout
+    assert "DropBlock, Gaussian, bfloat16 (cases)" in done.stdout
