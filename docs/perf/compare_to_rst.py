@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 
 HEADS = ["case", "numbadrop", "numpy", "torch", "copy", "numpy ÷ nd", "torch ÷ nd", "nd ÷ copy", "targets"]
-ROW = re.compile(r"^(.*?\S)\s{2,}(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(.*)$")
+ROW = re.compile(r"^(.*?\S)\s{2,}(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)(?:\s+(.*))?$")
 
 
 def to_rst(output: str, intro: str) -> str:
@@ -29,7 +29,7 @@ def to_rst(output: str, intro: str) -> str:
     for line in lines[header + 2 :]:
         if not line.strip():
             break
-        cells = list(ROW.match(line).groups())
+        cells = [cell or "" for cell in ROW.match(line.rstrip()).groups()]  # a reference row has no verdict
         cells[0] = cells[0].replace("*", "\\*")
         verdict = cells[8]
         cells[8] = "**FAIL**" if verdict.startswith("FAIL") else "**PASS**" if verdict.startswith("PASS") else verdict
@@ -37,7 +37,7 @@ def to_rst(output: str, intro: str) -> str:
     out = [intro.strip(), "", ".. list-table::", "   :header-rows: 1", "   :class: perf-table", ""]
     for cells in [HEADS, *rows]:
         out.append("   * - " + cells[0])
-        out.extend(f"     - {cell}" for cell in cells[1:])
+        out.extend(f"     - {cell}".rstrip() for cell in cells[1:])
     out += [
         "",
         "Times in ms, except rows marked [µs]; nd is numbadrop. The full output of the run (it names the",
