@@ -9,6 +9,8 @@ from __future__ import annotations
 import naive
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import numbadrop as nd
 from numbadrop import _host, _tunables
@@ -215,3 +217,25 @@ def test_backward_short_path_leaves_odd_gradients_to_the_general_path():
         np.testing.assert_array_equal(np.asarray(state.backward(grad), np.float32), expected)
     with pytest.raises(ValueError, match="shape"):
         state.backward(np.ones((6, 41), np.float32))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    shape=st.lists(st.integers(1, 9), min_size=0, max_size=4),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    p=st.floats(0.01, 0.99),
+    seed=st.integers(0, 2**64 - 1),
+    offset=st.integers(0, 2**64 - 1),
+    target=st.sampled_from(["new", "out", "x"]),
+)
+def test_small_path_property(shape, dtype, p, seed, offset, target):
+    """Any rank, any ``out`` the short path takes, the state and the backward: the contract's bits."""
+    x = np.random.default_rng(len(shape)).standard_normal(shape).astype(dtype)
+    expected = naive.dropout(x, p, seed, offset)
+    out = {"new": None, "out": np.empty_like(x), "x": x}[target]
+    y, state = nd.dropout(x, p, rng=nd.Generator(seed, offset), out=out, return_state=True)
+    assert out is None or y is out
+    assert y.shape == x.shape and y.dtype == x.dtype
+    np.testing.assert_array_equal(y, expected)
+    grad = np.linspace(-2, 2, x.size, dtype=dtype).reshape(shape)
+    np.testing.assert_array_equal(state.backward(grad), naive.dropout(grad, p, seed, offset))
