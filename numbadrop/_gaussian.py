@@ -255,20 +255,25 @@ def _apply(x, backend, kind: str, a: float, seed: int, offset: int, inplace: boo
 
 def _widen(x: np.ndarray) -> np.ndarray:
     """A 2-byte float array as float32 (exact); ``int16`` means bfloat16 bits, as in :mod:`numbadrop._engine`."""
-    if x.dtype == np.int16:  # the upper half of a float32
-        return (x.view(np.uint16).astype(np.uint32) << np.uint32(16)).view(np.float32)
-    return x.astype(np.float32)
+    if x.dtype != np.int16:
+        return x.astype(np.float32)
+    from numbadrop import _gaussian_cpu
+
+    out = np.empty(x.shape, np.float32)
+    _gaussian_cpu.bf16_to_float(x.reshape(-1), out.reshape(-1))
+    return out
 
 
 def _narrow_into(y: np.ndarray, v: np.ndarray) -> None:
-    """``y[...] = v`` rounded to nearest even once (bfloat16 bits: a NaN becomes the quiet NaN 0x7FC0, signed)."""
+    """``y[...] = v`` rounded to nearest even once; bfloat16 bits (C-contiguous ``y``) by the CPU kernels' converter."""
     if y.dtype != np.int16:
         y[...] = v
         return
-    u = v.view(np.uint32)
-    rounded = (u + np.uint32(0x7FFF) + ((u >> np.uint32(16)) & np.uint32(1))) >> np.uint32(16)
-    quiet = ((u >> np.uint32(16)) & np.uint32(0x8000)) | np.uint32(0x7FC0)
-    y[...] = np.where(np.isnan(v), quiet, rounded).astype(np.uint16).view(np.int16)
+    from numbadrop import _gaussian_cpu
+
+    flat = y.view()
+    flat.shape = (y.size,)  # raises rather than copy: the bits must land in y
+    _gaussian_cpu.float_to_bf16(v.reshape(-1), flat)
 
 
 def launch(x, y, additive: bool, a: float, seed: int, offset: int, strides: tuple[int, ...], start: int = 0) -> None:

@@ -71,6 +71,20 @@ def _compute_impl(ref, v):
 _element = njit(inline="always")(_normal.noise_element)
 
 
+@njit(cache=True)
+def bf16_to_float(bits, out):
+    """``out[i]`` = the float32 value of the bfloat16 bits ``bits[i]`` (exact); flat C arrays."""
+    for i in range(bits.size):
+        out[i] = _cpu._bf16_bits_to_float(bits[i])
+
+
+@njit(cache=True)
+def float_to_bf16(v, out):
+    """``out[i]`` = the bfloat16 bits of ``v[i]``, rounded to nearest even (the CPU kernels' rounding)."""
+    for i in range(v.size):
+        out[i] = _cpu._float_to_bf16_bits(v[i])
+
+
 @njit(cache=True, error_model="numpy")
 def fill(buf, words, g_first, ng, k0, k1, o0, o1):
     """``buf[4*i : 4*i + 4]`` = the variates of Philox group ``g_first + i``, ``i < ng``.

@@ -76,6 +76,25 @@ def test_bfloat16_is_computed_in_float32():
     assert np.array_equal(got.astype(np.float32), ref.gaussian_dropout(x, 0.3, 7).astype(np.float32))
 
 
+def test_bfloat16_bits_round_to_nearest_even_once():
+    """The int16 (bfloat16 bits) path of the float16/bfloat16 route: exact widening, one rounding, NaN's rule."""
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    rng = np.random.default_rng(3)
+    words = rng.integers(0, 2**32, 4096, dtype=np.uint64).astype(np.uint32)
+    ties = (rng.integers(0, 2**16, 64, dtype=np.uint32) << np.uint32(16)) | np.uint32(0x8000)  # exactly halfway
+    v = np.concatenate([words, ties]).view(np.float32)
+    v = np.concatenate([v, np.array([0.0, -0.0, np.inf, -np.inf, 3.4e38, -1e-45, 1e-40], np.float32)])
+    finite = ~np.isnan(v)
+    y = np.empty(v.shape, np.int16)
+    _gaussian._narrow_into(y, v)
+    expected = v[finite].astype(ml_dtypes.bfloat16).view(np.int16)
+    assert np.array_equal(y[finite], expected)
+    sign = (v[~finite].view(np.uint32) >> np.uint32(16)) & np.uint32(0x8000)
+    assert np.array_equal(y[~finite].view(np.uint16), (sign | np.uint32(0x7FC0)).astype(np.uint16))
+    back = _gaussian._widen(y[finite])
+    assert np.array_equal(back, expected.view(ml_dtypes.bfloat16).astype(np.float32))
+
+
 @pytest.mark.parametrize(
     "view",
     [
