@@ -669,11 +669,43 @@ def launch(x, y, op: str, p: float, seed: int, offset: int, strides: tuple[int, 
     if math.prod(ya.shape) == 0:
         return
     xa = ya if (op == "mask" or x is y) else _backend.describe(x)
-    if ya.device is not None and not SIMULATOR and len(cuda.gpus) > 1:
-        with cuda.gpus[ya.device]:  # the array's device, whichever is current
-            _launch(xa, ya, op, p, seed, offset, strides, start)
-    else:
-        _launch(xa, ya, op, p, seed, offset, strides, start)
+    on_device(ya, lambda: _launch(xa, ya, op, p, seed, offset, strides, start))
+
+
+def on_device(a: _backend.GpuArray, run):
+    """``run()`` with ``a``'s device current, whichever is current now (several GPUs), and its result."""
+    if a.device is not None and not SIMULATOR and len(cuda.gpus) > 1:
+        with cuda.gpus[a.device]:
+            return run()
+    return run()
+
+
+def inner_dims(dims: list) -> tuple:
+    """``(lead, shape, xs, ys, ms)``: :func:`numbadrop._engine._collapse`'s dims padded to three.
+
+    ``shape`` and the byte strides ``xs``, ``ys`` and index strides ``ms`` are
+    those of the inner three; ``lead`` holds the dims before them, which
+    :func:`block_views` loops over.
+    """
+    dims = list(dims)
+    while len(dims) < 3:
+        dims.insert(0, (1, 0, 0, 0))
+    lead, inner = dims[:-3], dims[-3:]
+    return (lead, *(tuple(dim[k] for dim in inner) for k in range(4)))
+
+
+def block_views(xa, ya, lead, shape, xs, ys, start: int, dtype):
+    """``(first mask index, x view, y view)`` of each 3-D block of the leading dims (one without any).
+
+    The x view is the y view itself where ``x`` is ``y`` (in place).
+    """
+    for index in itertools.product(*(range(dim[0]) for dim in lead)):
+        block_start = start + sum(i * dim[3] for i, dim in zip(index, lead, strict=True))
+        x_ptr = xa.ptr + sum(i * dim[1] for i, dim in zip(index, lead, strict=True))
+        y_ptr = ya.ptr + sum(i * dim[2] for i, dim in zip(index, lead, strict=True))
+        yv = _array(ya, y_ptr, shape, ys, dtype)
+        xv = yv if (xa is ya and x_ptr == y_ptr and xs == ys) else _array(xa, x_ptr, shape, xs, dtype)
+        yield block_start, xv, yv
 
 
 def _launch(xa, ya, op, p, seed, offset, strides, start) -> None:
@@ -709,13 +741,7 @@ def _launch(xa, ya, op, p, seed, offset, strides, start) -> None:
         dims = [(n, item, item, 1)]
     else:
         dims = _engine._collapse(ya.shape, xa.strides, ya.strides, tuple(strides))
-    while len(dims) < 3:
-        dims.insert(0, (1, 0, 0, 0))
-    lead, inner = dims[:-3], dims[-3:]
-    shape = tuple(dim[0] for dim in inner)
-    xs = tuple(dim[1] for dim in inner)
-    ys = tuple(dim[2] for dim in inner)
-    ms = tuple(dim[3] for dim in inner)
+    lead, shape, xs, ys, ms = inner_dims(dims)
     rows = ms[2] == 0 and shape[2] >= int(_tunables.CUDA_ROW_MIN)
     if rows:
         # 4-wide accesses when every row starts 4-element aligned, in x and y.
@@ -737,12 +763,7 @@ def _launch(xa, ya, op, p, seed, offset, strides, start) -> None:
         per_row = (shape[2] + 6) // 4 if ms[2] else (shape[2] + 3) // 4
         blocks = _grid(-(-(shape[0] * shape[1] * per_row) // tpb), cap)
         k = kernel("general", mode)[blocks, tpb, stream]
-    for index in itertools.product(*(range(dim[0]) for dim in lead)):
-        block_start = start + sum(i * dim[3] for i, dim in zip(index, lead, strict=True))
-        x_ptr = xa.ptr + sum(i * dim[1] for i, dim in zip(index, lead, strict=True))
-        y_ptr = ya.ptr + sum(i * dim[2] for i, dim in zip(index, lead, strict=True))
-        yv = _array(ya, y_ptr, shape, ys, dtype)
-        xv = yv if (xa is ya and x_ptr == y_ptr and xs == ys) else _array(xa, x_ptr, shape, xs, dtype)
+    for block_start, xv, yv in block_views(xa, ya, lead, shape, xs, ys, start, dtype):
         if rows:
             k(xv, yv, np.int64(block_start), np.int64(ms[0]), np.int64(ms[1]), *keys, *coefs)
         else:

@@ -139,14 +139,6 @@ def _ints(n, dims, block) -> tuple:
     return (np.int64(n), *(np.int64(v) for v in dims), *(np.int64(v) for v in block))
 
 
-def _on_device(a: _backend.GpuArray, run):
-    """``run()`` with ``a``'s device current (as :func:`numbadrop._cuda.launch` does)."""
-    if a.device is not None and not _cuda.SIMULATOR and len(_cuda.cuda.gpus) > 1:
-        with _cuda.cuda.gpus[a.device]:
-            return run()
-    return run()
-
-
 def count_kept(x, planes: int, dims, block, seed: int, offset: int, t: int) -> int:
     """Kept elements of the block mask, computed on ``x``'s device and stream (``t``: the seed threshold)."""
     _cuda.require()
@@ -163,7 +155,7 @@ def count_kept(x, planes: int, dims, block, seed: int, offset: int, t: int) -> i
         _kernel("count")[blocks, tpb, stream](keep, total, *_ints(n, dims, block))
         return int(total.copy_to_host(stream=stream)[0])
 
-    return _on_device(xa, run)
+    return _cuda.on_device(xa, run)
 
 
 def apply(x, planes: int, dims, block, state, t: int, inplace: bool):
@@ -187,5 +179,5 @@ def apply(x, planes: int, dims, block, state, t: int, inplace: bool):
         args = (*_ints(n, dims, block), ctype(state.scale), ctype(0.0))
         _kernel("apply")[blocks, tpb, stream](keep, xv, yv, *args)
 
-    _on_device(xa, run)
+    _cuda.on_device(xa, run)
     return y

@@ -14,7 +14,6 @@ loop trip (4 variates from one Philox call), grid-stride. Under
 
 from __future__ import annotations
 
-import itertools
 import threading
 
 import numpy as np
@@ -112,31 +111,16 @@ def launch(x, y, additive: bool, a: float, seed: int, offset: int, strides: tupl
     k = kernel()
     ya = _backend.describe(y)
     xa = ya if x is y else _backend.describe(x)
-    if ya.device is not None and not _cuda.SIMULATOR and len(_cuda.cuda.gpus) > 1:
-        with _cuda.cuda.gpus[ya.device]:
-            _launch(k, xa, ya, additive, a, seed, offset, strides, start)
-    else:
-        _launch(k, xa, ya, additive, a, seed, offset, strides, start)
+    _cuda.on_device(ya, lambda: _launch(k, xa, ya, additive, a, seed, offset, strides, start))
 
 
 def _launch(k, xa, ya, additive, a, seed, offset, strides, start) -> None:
     u = np.uint64
     args = (u(seed & 0xFFFFFFFF), u(seed >> 32), u(offset & 0xFFFFFFFF), u(offset >> 32), np.float64(a), bool(additive))
     dims = _engine._collapse(ya.shape, xa.strides, ya.strides, tuple(strides))
-    while len(dims) < 3:
-        dims.insert(0, (1, 0, 0, 0))
-    lead, inner = dims[:-3], dims[-3:]
-    shape = tuple(dim[0] for dim in inner)
-    xs = tuple(dim[1] for dim in inner)
-    ys = tuple(dim[2] for dim in inner)
-    ms = tuple(dim[3] for dim in inner)
+    lead, shape, xs, ys, ms = _cuda.inner_dims(dims)
     tpb = int(_tunables.CUDA_THREADS_PER_BLOCK)
     blocks = _cuda._grid(-(-(shape[0] * shape[1] * ((shape[2] + 6) // 4)) // tpb), _cuda._max_blocks())
     launcher = k[blocks, tpb, _cuda._stream(ya.stream)]
-    for index in itertools.product(*(range(dim[0]) for dim in lead)):
-        block_start = start + sum(i * dim[3] for i, dim in zip(index, lead, strict=True))
-        x_ptr = xa.ptr + sum(i * dim[1] for i, dim in zip(index, lead, strict=True))
-        y_ptr = ya.ptr + sum(i * dim[2] for i, dim in zip(index, lead, strict=True))
-        yv = _cuda._array(ya, y_ptr, shape, ys, ya.dtype)
-        xv = yv if (xa is ya and x_ptr == y_ptr and xs == ys) else _cuda._array(xa, x_ptr, shape, xs, xa.dtype)
+    for block_start, xv, yv in _cuda.block_views(xa, ya, lead, shape, xs, ys, start, ya.dtype):
         launcher(xv, yv, np.int64(block_start), np.int64(ms[0]), np.int64(ms[1]), *args)
