@@ -5,29 +5,16 @@ from __future__ import annotations
 import numpy as np
 
 from numbadrop import functional as F
-from numbadrop._validation import check_p
-from numbadrop.nn.stochastic import StochasticLayer
+from numbadrop.nn.stochastic import RateLayer
 from numbadrop.random import RngLike
 
 __all__ = ["AlphaDropout", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "FeatureAlphaDropout", "StochasticDepth"]
 
 
-class _DropoutNd(StochasticLayer):
-    """Shared body: ``p`` and the layer's function (see :class:`StochasticLayer`)."""
+class _DropoutNd(RateLayer):
+    """The dropout layers (the ones :func:`numbadrop.nn.mc_dropout` keeps sampling); see :class:`RateLayer`."""
 
     _function = staticmethod(F.dropout)
-
-    def __init__(self, p: float = 0.5, inplace: bool = False, *, rng: RngLike = None) -> None:
-        check_p(p)
-        super().__init__(inplace, rng)
-        self.p = p  # as given, so repr shows p=1 for an int 1, like torch
-
-    def _apply(self, x: np.ndarray) -> tuple[np.ndarray, F.DropoutState]:
-        """The layer's function with its options and ``return_state=True``."""
-        return self._function(x, self.p, self.training, self.inplace, rng=self.rng, return_state=True)
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}, inplace={self.inplace}"
 
 
 class Dropout(_DropoutNd):

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from numbadrop import _gaussian
-from numbadrop.nn.stochastic import StochasticLayer
+from numbadrop.nn.stochastic import RateLayer, StochasticLayer
 from numbadrop.random import RngLike
 
 __all__ = ["GaussianDropout", "GaussianNoise"]
 
 
-class GaussianDropout(StochasticLayer):
+class GaussianDropout(RateLayer):
     """Multiply by Gaussian noise of mean 1 and standard deviation ``sqrt(p/(1-p))`` (training mode only).
 
     Parameters
@@ -37,16 +37,8 @@ class GaussianDropout(StochasticLayer):
     True
     """
 
-    def __init__(self, p: float = 0.5, inplace: bool = False, *, rng: RngLike = None) -> None:
-        _gaussian._check_rate(p)
-        super().__init__(inplace, rng)
-        self.p = p
-
-    def _apply(self, x):
-        return _gaussian.gaussian_dropout(x, self.p, self.training, self.inplace, rng=self.rng, return_state=True)
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}, inplace={self.inplace}"
+    _function = staticmethod(_gaussian.gaussian_dropout)
+    _check = staticmethod(_gaussian._check_rate)
 
 
 class GaussianNoise(StochasticLayer):

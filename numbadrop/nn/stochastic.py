@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from numbadrop._validation import check_bool
+from numbadrop._validation import check_bool, check_p
 from numbadrop.nn.module import Module
 from numbadrop.nn.tape import Backprop, primitive
 from numbadrop.random import Generator, RngLike, check_rng
 
-__all__ = ["StochasticLayer"]
+__all__ = ["RateLayer", "StochasticLayer"]
 
 
 class StochasticLayer(Module):
@@ -44,3 +44,27 @@ class StochasticLayer(Module):
     def _apply(self, x: np.ndarray) -> tuple[np.ndarray, object]:
         """``(y, state)`` of the layer's function on ``x`` with the layer's options."""
         raise NotImplementedError
+
+
+class RateLayer(StochasticLayer):
+    """A layer over a function called as ``f(x, p, training, inplace, rng=..., return_state=True)``.
+
+    Subclasses set ``_function`` (a ``staticmethod``) and, where the rate's
+    range is not ``[0, 1]``, ``_check`` (a ``staticmethod`` raising on a bad
+    ``p``).
+    """
+
+    _function = None
+    _check = staticmethod(check_p)
+
+    def __init__(self, p: float = 0.5, inplace: bool = False, *, rng: RngLike = None) -> None:
+        self._check(p)
+        super().__init__(inplace, rng)
+        self.p = p  # as given, so repr shows p=1 for an int 1, like torch
+
+    def _apply(self, x: np.ndarray) -> tuple[np.ndarray, object]:
+        """The layer's function with its options and ``return_state=True``."""
+        return self._function(x, self.p, self.training, self.inplace, rng=self.rng, return_state=True)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, inplace={self.inplace}"
