@@ -29,14 +29,13 @@ from numba import njit, prange, types
 from numba.cpython.unsafe.numbers import leading_zeros
 from numba.extending import intrinsic, overload
 
-from numbadrop import _cpu, _normal, _philox, _tunables
+from numbadrop import _cpu, _normal, _tunables
 
 TILE = _tunables.TILE
 
-_philox_jit = njit(inline="always")(_philox.philox4x32_10)
+_philox_jit = _cpu._philox_jit  # the dropout kernels' inlined Philox
 _pair = njit(inline="always")(_normal.normal_pair)
-_MASK32 = _philox.MASK32
-_SHIFT32 = _philox.SHIFT32
+_MASK32, _SHIFT32 = _cpu._MASK32, _cpu._SHIFT32
 
 
 @intrinsic
