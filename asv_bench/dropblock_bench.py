@@ -23,24 +23,12 @@ Usage (from the repository root)::
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numba
 import numpy as np
+from front_door_check import timeit  # run as a script: asv_bench/ is on sys.path
 
 import numbadrop as nd
-
-
-def _median_ms(fn, repeat: int) -> tuple[float, float]:
-    """Median and best wall-clock time per call, in ms."""
-    fn()  # warm-up (compiles, first touch)
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return 1e3 * statistics.median(times), 1e3 * min(times)
 
 
 def _torch_rows(x: np.ndarray, p: float, bs: int):
@@ -69,8 +57,8 @@ def _torch_rows(x: np.ndarray, p: float, bs: int):
         torch.autograd.grad(y, xt, grad, retain_graph=True)
 
     with torch.no_grad():
-        fwd = _median_ms(forward, 3)
-    return [("torch (torchvision algorithm) forward", fwd), ("torch autograd backward", _median_ms(backward, 3))]
+        fwd = timeit(forward, 3)
+    return [("torch (torchvision algorithm) forward", fwd), ("torch autograd backward", timeit(backward, 3))]
 
 
 def main() -> None:
@@ -90,15 +78,15 @@ def main() -> None:
     gen = nd.Generator(0)
     _, state = nd.drop_block2d(x, p, bs, rng=gen, return_state=True)
 
-    copyto = _median_ms(lambda: np.copyto(work, x), repeat)
-    alloc = _median_ms(lambda: x.copy(), repeat)
+    copyto = timeit(lambda: np.copyto(work, x), repeat)
+    alloc = timeit(lambda: x.copy(), repeat)
     rows = [
         ("np.copyto (preallocated)", copyto),
         ("x.copy() (allocating)", alloc),
-        ("drop_block2d forward", _median_ms(lambda: nd.drop_block2d(x, p, bs, rng=gen), repeat)),
-        ("drop_block2d forward, inplace", _median_ms(lambda: nd.drop_block2d(work, p, bs, True, True, rng=gen), n)),
-        ("state.backward", _median_ms(lambda: state.backward(grad), repeat)),
-        ("state.backward, inplace", _median_ms(lambda: state.backward(work, inplace=True), repeat)),
+        ("drop_block2d forward", timeit(lambda: nd.drop_block2d(x, p, bs, rng=gen), repeat)),
+        ("drop_block2d forward, inplace", timeit(lambda: nd.drop_block2d(work, p, bs, True, True, rng=gen), n)),
+        ("state.backward", timeit(lambda: state.backward(grad), repeat)),
+        ("state.backward, inplace", timeit(lambda: state.backward(work, inplace=True), repeat)),
     ]
     if not args.no_torch:
         rows += _torch_rows(x, p, bs)

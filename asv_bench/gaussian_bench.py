@@ -20,23 +20,12 @@ from __future__ import annotations
 
 import argparse
 import math
-import statistics
-import time
 
 import numba
 import numpy as np
+from front_door_check import timeit  # run as a script: asv_bench/ is on sys.path
 
 import numbadrop as nd
-
-
-def _median_ms(fn, repeat: int) -> float:
-    fn()  # warm-up (compiles, first touch)
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return 1e3 * statistics.median(times)
 
 
 def main() -> None:
@@ -71,7 +60,7 @@ def main() -> None:
     except ImportError:
         pass
     print(f"n = 2**{args.log2n} float32, p = {p}, numba threads = {numba.get_num_threads()}, repeat = {args.repeat}")
-    results = {name: _median_ms(fn, args.repeat) for name, fn in cases.items()}
+    results = {name: timeit(fn, args.repeat)[0] for name, fn in cases.items()}
     base = results["numbadrop gaussian_dropout (new output)"]
     copy = results["np.copyto (preallocated)"]
     print(f"| {'case':<45} | {'median ms':>9} | {'/ numbadrop':>11} | {'/ copyto':>8} |")
