@@ -36,7 +36,7 @@ What it does, in one process:
    PyTorch counterpart and a device copy of the same bytes; then DropBlock
    (against torchvision's algorithm written in torch), Gaussian dropout
    (against ``x * (1 + a * randn_like(x))``) and bfloat16 dropout.
-5. **Tuning sweep** of ``numbadrop._tunables.CUDA_*`` (results never change).
+5. **Tuning sweep** of ``numbadrop._core.tunables.CUDA_*`` (results never change).
 6. **One table** with ratios and PASS/FAIL against the targets.
 
 ``--simulator`` runs step 2 on small arrays in Numba's CUDA simulator (no
@@ -170,7 +170,7 @@ def compare(actual: np.ndarray, expected: np.ndarray) -> str:
 
 
 class KernelSpy:
-    """Records which kernel variants ``numbadrop._cuda.launch`` used."""
+    """Records which kernel variants ``numbadrop.kernels.cuda.dropout.launch`` used."""
 
     def __init__(self, cuda_module):
         self.module = cuda_module
@@ -198,10 +198,10 @@ class KernelSpy:
 
 
 def first_calls(carrier, nd, results, n: int = 1 << 20):
-    from numbadrop import _cuda
+    from numbadrop.kernels.cuda import _runtime as _cuda_runtime
 
     t0 = time.perf_counter()
-    _cuda.require()
+    _cuda_runtime.require()
     t_import = time.perf_counter() - t0
     x = carrier.to_device(inputs(n, np.float32))
     carrier.sync()
@@ -271,7 +271,10 @@ def identity_cases(n: int):
 
 
 def bit_identity(carrier, nd, n: int, results, philox_builds=("u32", "shared")):
-    from numbadrop import _cuda, _engine, _tunables
+    from numbadrop import backends as _engine
+    from numbadrop._core import geometry as _geometry
+    from numbadrop._core import tunables as _tunables
+    from numbadrop.kernels.cuda import dropout as _cuda
 
     rows = []
     failures = 0
@@ -288,7 +291,7 @@ def bit_identity(carrier, nd, n: int, results, philox_builds=("u32", "shared")):
                 for dt in dtypes if op != "mask" else (np.float32,):
                     host = hosts[np.dtype(dt)][:size].reshape(base_shape)
                     hx = view(host)
-                    strides = _engine.mask_strides(hx.shape, broadcast)
+                    strides = _geometry.mask_strides(hx.shape, broadcast)
                     p = {"dropout": 0.5, "alpha": 0.3, "alpha_grad": 0.3, "mask": 0.7}[op]
                     out_dt = np.bool_ if op == "mask" else dt
                     expected = np.empty(hx.shape, out_dt)
@@ -427,10 +430,11 @@ def philox_words(carrier, n: int, results) -> int:
     import naive  # tests/naive.py: pure NumPy Philox4x32-10
     from numba import cuda
 
-    from numbadrop import _cuda
+    from numbadrop.kernels.cuda import _prims as _cuda_prims
+    from numbadrop.kernels.cuda import _runtime as _cuda_runtime
 
-    _cuda.require()
-    dev_u32, dev_shared = _cuda._philox_devs["u32"], _cuda._philox_devs["shared"]
+    _cuda_runtime.require()
+    dev_u32, dev_shared = _cuda_prims._philox_devs["u32"], _cuda_prims._philox_devs["shared"]
 
     @cuda.jit
     def words(ctr, key, out_u32, out_shared):
@@ -472,7 +476,7 @@ def beyond_int32(nd, results) -> int:
     """2**31 + 100 float16 elements (4 GiB): the last ones' mask indices need 64 bits."""
     import torch
 
-    from numbadrop import _engine
+    from numbadrop import backends as _engine
 
     n = 2**31 + 100
     m = 1 << 20
@@ -603,7 +607,7 @@ def _time_f32(nd, timer, n: int) -> dict:
     import torch
     import torch.nn.functional as F
 
-    from numbadrop import _tunables
+    from numbadrop._core import tunables as _tunables
 
     t = {}
     x = torch.randn(n, device="cuda")
@@ -728,7 +732,7 @@ def tuning_sweep(nd, timer, n: int) -> list:
     """Other values of the CUDA tunables: forward f32, forward f16, dropout2d."""
     import torch
 
-    from numbadrop import _tunables
+    from numbadrop._core import tunables as _tunables
 
     defaults = {k: getattr(_tunables, k) for k in dir(_tunables) if k.startswith("CUDA_")}
     x = torch.randn(n, device="cuda")
@@ -895,7 +899,7 @@ def main(argv=None) -> int:
         warnings.filterwarnings("ignore", "overflow encountered", RuntimeWarning)
         sys.path.insert(0, str(ROOT / "tests"))
         import numbadrop as nd
-        from numbadrop import _tunables
+        from numbadrop._core import tunables as _tunables
 
         _tunables.CUDA_THREADS_PER_BLOCK = 32
         _tunables.CUDA_MAX_BLOCKS = 4

@@ -7,7 +7,6 @@ that takes ``rng=generator`` uses the current offset and then advances it.
 
 from __future__ import annotations
 
-import math
 import numbers
 import secrets
 import threading
@@ -15,7 +14,8 @@ from typing import Union
 
 import numpy as np
 
-from numbadrop._philox import philox4x32_10
+from numbadrop._core.formula import threshold
+from numbadrop._core.philox import philox4x32_10
 
 __all__ = ["Generator", "check_rng", "default_generator", "manual_seed", "seed_offset", "threshold"]
 
@@ -168,8 +168,3 @@ def seed_offset(rng: RngLike) -> tuple[int, int]:
         return int(rng.integers(0, _U64, dtype=np.uint64)), 0
     check_rng(rng)
     return int(rng), 0  # type: ignore[call-overload]
-
-
-def threshold(p: float) -> int:
-    """The contract's drop threshold ``t = ceil(p * 2**32)`` (exact in float64)."""
-    return math.ceil(p * 4294967296.0)

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 import numbadrop as nd
-from numbadrop import _tunables, nn
+from numbadrop import nn
+from numbadrop._core import tunables as _tunables
 
 ml_dtypes = pytest.importorskip("ml_dtypes")
 BF16 = np.dtype(ml_dtypes.bfloat16)

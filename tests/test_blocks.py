@@ -1,7 +1,7 @@
 """Chunking never changes a mask: blocks of an array, launched with the global mask
 strides and the block's global start index, reproduce the whole-array result.
 
-``numbadrop._engine.launch(x_block, y_block, op, p, seed, offset, strides, start)``
+``numbadrop.backends.launch(x_block, y_block, op, p, seed, offset, strides, start)``
 is the entry point a chunked caller (dask, a streaming loop) uses.
 """
 
@@ -15,7 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from numbadrop import _engine
+from numbadrop import backends as _engine
+from numbadrop._core import geometry as _geometry
 
 UINT = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 OPS = ["dropout", "alpha", "alpha_grad", "mask"]
@@ -41,13 +42,13 @@ def naive_op(op, x, p, seed, offset, broadcast):
 
 def whole(op, x, p, seed, offset, broadcast):
     y = np.empty(x.shape, np.bool_ if op == "mask" else x.dtype)
-    _engine.launch(x, y, op, p, seed, offset, _engine.mask_strides(x.shape, broadcast))
+    _engine.launch(x, y, op, p, seed, offset, _geometry.mask_strides(x.shape, broadcast))
     return y
 
 
 def launch_block(op, x, y, index, p, seed, offset, broadcast):
     """Launch on ``x[index]`` -> ``y[index]`` with the global strides and start."""
-    strides = _engine.mask_strides(x.shape, broadcast)
+    strides = _geometry.mask_strides(x.shape, broadcast)
     start = sum(s.start * m for s, m in zip(index, strides, strict=True))
     xb, yb = x[index], y[index]
     _engine.launch(xb, yb, op, p, seed, offset, strides, start)
@@ -149,7 +150,7 @@ def test_blocks_in_place():
 def test_block_of_a_huge_virtual_array():
     """A block far into an array too big to hold: its words come from groups beyond 2**32."""
     total = (2**20, 2**20, 64)  # 2**46 elements
-    strides = _engine.mask_strides(total, ())
+    strides = _geometry.mask_strides(total, ())
     starts = (2**20 - 3, 12345, 5)  # a (2, 3, 50) block
     x = data((2, 3, 50), np.float32)
     y = np.empty_like(x)

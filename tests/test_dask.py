@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import numbadrop  # noqa: E402
+import numbadrop.backends.dask as dask_backend  # noqa: E402
 import numbadrop.dask as ndd  # noqa: E402
 
 DTYPES = (np.float16, np.float32, np.float64)
@@ -208,7 +209,7 @@ def test_p_zero_eval_and_p_one():
 
 def test_lazy_until_compute(monkeypatch):
     calls = {"block": 0, "mask": 0, "source": 0}
-    apply_block, mask_block = ndd._apply_block, ndd._mask_block
+    apply_block, mask_block = dask_backend._apply_block, dask_backend._mask_block
 
     def counting_block(x, block_info=None, **kwargs):  # dask passes block_info by name
         calls["block"] += 1
@@ -222,8 +223,8 @@ def test_lazy_until_compute(monkeypatch):
         calls["source"] += 1
         return block
 
-    monkeypatch.setattr(ndd, "_apply_block", counting_block)
-    monkeypatch.setattr(ndd, "_mask_block", counting_mask)
+    monkeypatch.setattr(dask_backend, "_apply_block", counting_block)
+    monkeypatch.setattr(dask_backend, "_mask_block", counting_mask)
     x = da.ones((10, 6), dtype=np.float32, chunks=(3, 4)).map_blocks(source, meta=np.empty((0, 0), np.float32))
     g = numbadrop.Generator(5)
     y, state = ndd.dropout2d(x[None], 0.5, rng=g, return_state=True)

@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 
 import numbadrop as nd
-from numbadrop import _dropblock, _dropblock_cpu, nn
+from numbadrop import nn
 from numbadrop.autograd import tensor
+from numbadrop.kernels.cpu import dropblock as _dropblock_cpu
+from numbadrop.ops import dropblock as _dropblock
 
 try:
     import torch

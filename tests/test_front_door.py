@@ -75,16 +75,17 @@ def test_dask_forward_and_backward(da, name, kw, shape, ref, chunks):
 
 
 def test_dask_is_lazy_and_dask_module_is_an_alias(da, monkeypatch):
+    import numbadrop.backends.dask as dask_backend
     import numbadrop.dask as ndd
 
     calls = []
-    real = ndd._apply_block
+    real = dask_backend._apply_block
 
     def counting(x, block_info=None, **kwargs):  # dask passes block_info by name
         calls.append(1)
         return real(x, block_info=block_info, **kwargs)
 
-    monkeypatch.setattr(ndd, "_apply_block", counting)
+    monkeypatch.setattr(dask_backend, "_apply_block", counting)
     x = da.ones((6, 4), dtype=np.float32, chunks=2)
     y = nd.dropout(x, 0.5, rng=3)
     assert calls == [] and isinstance(y, da.Array)
@@ -245,7 +246,7 @@ def _permuted(shape, perm, dtype=np.float32, seed=9):
 @pytest.mark.parametrize("cutoff", [0, None])
 def test_output_keeps_memory_order(fn, shape, perm, cutoff, monkeypatch):
     """Dense permuted inputs whose memory-contiguous axis the kernels can walk: out in the same order."""
-    from numbadrop import _tunables
+    from numbadrop._core import tunables as _tunables
 
     if cutoff is not None:
         monkeypatch.setattr(_tunables, "SERIAL_CUTOFF", cutoff)  # the parallel kernels
@@ -268,7 +269,7 @@ def test_output_keeps_memory_order(fn, shape, perm, cutoff, monkeypatch):
 
 def test_shared_row_kernel_runs_for_channels_last(monkeypatch):
     """Guard: channels-last channel dropout reaches the kernel that draws each row's words once."""
-    from numbadrop import _cpu
+    from numbadrop.kernels.cpu import dropout as _cpu
 
     calls = []
     serial, parallel = _cpu._SHARED[_cpu.MODE_SCALE]
@@ -303,7 +304,8 @@ def test_sliced_input_gets_dense_output():
 @pytest.mark.parametrize("cutoff", [0, None])
 def test_transposed_element_dropout_walks_columns(shape, perm, cutoff, monkeypatch):
     """Rows of whole Philox groups: the column kernel, output in the input's order, same bits."""
-    from numbadrop import _cpu, _tunables
+    from numbadrop._core import tunables as _tunables
+    from numbadrop.kernels.cpu import dropout as _cpu
 
     if cutoff is not None:
         monkeypatch.setattr(_tunables, "SERIAL_CUTOFF", cutoff)
@@ -334,11 +336,12 @@ def test_column_kernel_bfloat16_and_blocks():
     assert y.strides == x.strides
     assert_identical(y.view(np.uint16), naive.dropout_bfloat16(x.view(np.uint16), 0.5, 1))
     # a block of a larger array, starting at a multiple of 4 and not
-    from numbadrop import _engine
+    from numbadrop import backends as _engine
+    from numbadrop._core import geometry as _geometry
 
     big = _permuted((16, 24), (1, 0))
     for start in (8, 6):
         out = np.empty_like(big, order="K")
-        _engine.launch(big, out, "dropout", 0.5, 9, 0, _engine.mask_strides((16, 24), ()), start)
+        _engine.launch(big, out, "dropout", 0.5, 9, 0, _geometry.mask_strides((16, 24), ()), start)
         want = naive.words(16 * 24, 9, 0, start).reshape(16, 24) >= np.uint64(naive.math.ceil(0.5 * 2**32))
         assert_identical(out, np.where(want, big * np.float32(2.0), np.float32(0)))

@@ -9,8 +9,11 @@ import numpy as np
 import pytest
 
 import numbadrop as nd
-from numbadrop import _gaussian, _gaussian_cpu, _normal, nn
+from numbadrop import backends as _engine
+from numbadrop import nn
+from numbadrop._core import normal as _normal
 from numbadrop.autograd import tensor
+from numbadrop.kernels.cpu import gaussian as _gaussian_cpu
 
 SHAPES = [(), (0,), (1,), (3,), (7,), (5, 37), (3, 1, 9), (2, 3, 4, 5)]
 SEEDS_OFFSETS = [(0, 0), (42, 1), (2**32, 2**32 + 7), (2**63 + 12345, 5), (2**64 - 1, 2**64 - 2)]
@@ -86,12 +89,12 @@ def test_bfloat16_bits_round_to_nearest_even_once():
     v = np.concatenate([v, np.array([0.0, -0.0, np.inf, -np.inf, 3.4e38, -1e-45, 1e-40], np.float32)])
     finite = ~np.isnan(v)
     y = np.empty(v.shape, np.int16)
-    _gaussian._narrow_into(y, v)
+    _gaussian_cpu.narrow_into(y, v)
     expected = v[finite].astype(ml_dtypes.bfloat16).view(np.int16)
     assert np.array_equal(y[finite], expected)
     sign = (v[~finite].view(np.uint32) >> np.uint32(16)) & np.uint32(0x8000)
     assert np.array_equal(y[~finite].view(np.uint16), (sign | np.uint32(0x7FC0)).astype(np.uint16))
-    back = _gaussian._widen(y[finite])
+    back = _gaussian_cpu.widen(y[finite])
     assert np.array_equal(back, expected.view(ml_dtypes.bfloat16).astype(np.float32))
 
 
@@ -124,7 +127,7 @@ def test_blocks_of_an_array_give_its_bits():
         xb = np.ascontiguousarray(x[block])
         yb = np.empty_like(xb)
         start = sum(s.start * st for s, st in zip(block, strides, strict=True))
-        _gaussian.launch(xb, yb, False, a, 5, 2, strides, start)
+        _engine.launch(xb, yb, "gaussian_dropout", a, 5, 2, strides, start)
         assert np.array_equal(yb, whole[block])
 
 

@@ -1,6 +1,6 @@
 """In-place calls: the kernel reads and writes through one view, and gets the reference bits.
 
-``numbadrop._cpu.run`` tells the kernels when the input and the output are the
+``numbadrop.kernels.cpu.dropout.run`` tells the kernels when the input and the output are the
 same view; they then read each element through the output (see
 ``_make_tile_kernel``). These tests check the results of that path on both
 kernels (serial and parallel), for every dtype, mode and layout, check with a
@@ -16,7 +16,10 @@ import pytest
 from test_threads import assert_identical, data
 
 import numbadrop as nd
-from numbadrop import _cpu, _engine, _small_cpu, _tunables
+from numbadrop import backends as _engine
+from numbadrop._core import tunables as _tunables
+from numbadrop.kernels.cpu import dropout as _cpu
+from numbadrop.kernels.cpu import small as _small_cpu
 
 
 @pytest.fixture

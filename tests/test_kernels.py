@@ -21,8 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import numbadrop as nd
-from numbadrop import _engine, _tunables
+from numbadrop import backends as _engine
 from numbadrop import random as ndrandom
+from numbadrop._core import tunables as _tunables
 
 DTYPES = [np.float16, np.float32, np.float64]
 UINT = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}

@@ -57,7 +57,7 @@ def test_adam_kernel_matches_numpy_bits(cls, options, dtype):
 
 @pytest.mark.parametrize("cls", [optim.SGD, optim.Adam])
 def test_layouts_the_kernels_do_not_take_use_numpy(cls, monkeypatch):
-    from numbadrop import _optim_kernels
+    from numbadrop.kernels.cpu import optim as _optim_kernels
 
     def refuse(*args):
         raise AssertionError("the kernel must not see this layout")

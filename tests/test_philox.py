@@ -1,6 +1,6 @@
 """Philox4x32-10 against Random123's known answers, in every form it is compiled to.
 
-The same plain-Python function in ``numbadrop._philox`` runs as CPython, as
+The same plain-Python function in ``numbadrop._core.philox`` runs as CPython, as
 ``numba.njit`` code and (elsewhere) as CUDA device code; ``tests/naive.py``
 holds an independent NumPy transcription. All three must reproduce the
 Random123 ``kat_vectors`` quoted in DESIGN.md and agree with each other.
@@ -18,7 +18,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from numbadrop import _cpu, _philox
+from numbadrop._core import philox as _philox
+from numbadrop.kernels.cpu import dropout as _cpu
 
 U32 = st.integers(0, 2**32 - 1)
 
@@ -40,7 +41,7 @@ KATS = [
 
 @numba.njit
 def _philox_compiled(c0, c1, c2, c3, k0, k1):
-    return _cpu._philox_jit(c0, c1, c2, c3, k0, k1)
+    return _cpu.philox(c0, c1, c2, c3, k0, k1)
 
 
 _njit_philox = numba.njit(_philox.philox4x32_10)
@@ -51,7 +52,7 @@ def _philox_many(ctr, key):
     """Compiled Philox over rows of ``ctr`` (the inlined form the kernels use)."""
     out = np.empty_like(ctr)
     for i in range(ctr.shape[0]):
-        r = _cpu._philox_jit(ctr[i, 0], ctr[i, 1], ctr[i, 2], ctr[i, 3], key[0], key[1])
+        r = _cpu.philox(ctr[i, 0], ctr[i, 1], ctr[i, 2], ctr[i, 3], key[0], key[1])
         out[i, 0] = r[0]
         out[i, 1] = r[1]
         out[i, 2] = r[2]
@@ -79,7 +80,7 @@ def test_kat_njit(ctr, key, expected):
 
 @pytest.mark.parametrize(("ctr", "key", "expected"), KATS)
 def test_kat_kernel_inline_form(ctr, key, expected):
-    # _cpu._philox_jit is the inline="always" form the CPU kernels call.
+    # _cpu.philox is the inline="always" form the CPU kernels call.
     assert _as_ints(_philox_compiled(*_u64(ctr), *_u64(key))) == expected
 
 

@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import numbadrop as nd
-from numbadrop import _host, _tunables
+from numbadrop._core import tunables as _tunables
+from numbadrop.backends import numpy as _host
 
 SIZES = [1, 3, 4, 5, 2047, 2048, 2049, 8192, 8195, _tunables.SERIAL_CUTOFF - 1]
 

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 import numbadrop as nd
-from numbadrop import _cpu, _tunables
+from numbadrop._core import tunables as _tunables
+from numbadrop.kernels.cpu import dropout as _cpu
 
 UINT = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 
@@ -41,7 +42,7 @@ SCRIPT = textwrap.dedent(
     import numba
     import numpy as np
     import numbadrop as nd
-    from numbadrop import _tunables
+    from numbadrop._core import tunables as _tunables
 
     want = int(sys.argv[2])
     assert numba.config.NUMBA_NUM_THREADS == want, numba.config.NUMBA_NUM_THREADS

@@ -7,7 +7,7 @@ import math
 import numpy as np
 from numba import njit
 
-from numbadrop._validation import is_bfloat16
+from numbadrop._core.validation import is_bfloat16
 from numbadrop.nn.module import Module
 from numbadrop.nn.tape import Backprop, is_recording, primitive
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from numbadrop import _dropblock
-from numbadrop._validation import check_p
+from numbadrop._core.validation import check_p
 from numbadrop.nn.stochastic import StochasticLayer
+from numbadrop.ops import dropblock as _dropblock
 from numbadrop.random import RngLike
 
 __all__ = ["DropBlock2d", "DropBlock3d"]

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from numbadrop import functional as F
-from numbadrop._validation import check_p, is_bfloat16
+from numbadrop._core.validation import check_p, is_bfloat16
 from numbadrop.nn.module import Module
 from numbadrop.nn.parameter import Parameter
 from numbadrop.nn.tape import Backprop, needs_input_grad, primitive

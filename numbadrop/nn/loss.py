@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from numbadrop._validation import is_bfloat16
+from numbadrop._core.validation import is_bfloat16
 from numbadrop.autograd.tensor import wrap
 from numbadrop.nn.module import Module
 from numbadrop.nn.tape import is_recording, primitive

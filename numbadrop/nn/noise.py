@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from numbadrop import _gaussian
 from numbadrop.nn.stochastic import RateLayer, StochasticLayer
+from numbadrop.ops import gaussian as _gaussian
 from numbadrop.random import RngLike
 
 __all__ = ["GaussianDropout", "GaussianNoise"]

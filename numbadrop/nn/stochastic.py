@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from numbadrop._validation import check_bool, check_p
+from numbadrop._core.validation import check_bool, check_p
 from numbadrop.nn.module import Module
 from numbadrop.nn.tape import Backprop, primitive
 from numbadrop.random import Generator, RngLike, check_rng

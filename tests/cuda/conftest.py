@@ -62,7 +62,7 @@ def pytest_terminal_summary(terminalreporter):
 def small_launches(monkeypatch):
     """One-warp blocks and a 3-block grid, so the grid-stride loops run several times."""
     if SIMULATOR or REAL_GPU:
-        from numbadrop import _tunables
+        from numbadrop._core import tunables as _tunables
 
         monkeypatch.setattr(_tunables, "CUDA_THREADS_PER_BLOCK", 32)
         monkeypatch.setattr(_tunables, "CUDA_MAX_BLOCKS", 3)

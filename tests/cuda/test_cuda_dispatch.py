@@ -12,7 +12,8 @@ import pytest
 from gpuarrays import SIMULATOR, HostCAI, assert_identical, to_gpu, to_host
 
 import numbadrop as nd
-from numbadrop import _backend, nn
+from numbadrop import nn
+from numbadrop._core import arrays as _backend
 
 
 def run_python(code: str) -> str:
@@ -34,7 +35,7 @@ def test_import_loads_no_cuda():
         import numpy as np
         import numbadrop as nd
         nd.dropout(np.ones(10, np.float32), 0.5, rng=0)
-        print(sorted(m for m in sys.modules if m.startswith(("numba.cuda", "numba_cuda", "numbadrop._cuda"))))
+        print(sorted(m for m in sys.modules if m.startswith(("numba.cuda", "numba_cuda", "numbadrop.kernels.cuda"))))
         """
     )
     assert out.strip() == "[]"
@@ -69,9 +70,10 @@ def test_numpy_without_row_stack_is_patched():
         import numpy as np
         if hasattr(np, "row_stack"):
             del np.row_stack
-        from numbadrop import _cuda
+        from numbadrop.kernels.cuda import dropout as _cuda
+        from numbadrop.kernels.cuda import _runtime as _cuda_runtime
         assert not hasattr(np, "row_stack")  # importing the module changes nothing
-        _cuda.require()
+        _cuda_runtime.require()
         print(np.row_stack is np.vstack)
         """
     )
@@ -173,16 +175,17 @@ def test_layers_on_gpu_arrays(layer, shape):
 def test_grid_floor_and_cap(monkeypatch):
     """Off the simulator, grids have at least CUDA_MIN_BLOCKS blocks (no numba-cuda
     low-occupancy warning on every small launch), unless the cap is lower."""
-    from numbadrop import _cuda, _tunables
+    from numbadrop._core import tunables as _tunables
+    from numbadrop.kernels.cuda import _runtime as _cuda_runtime
 
-    monkeypatch.setattr(_cuda, "SIMULATOR", False)
+    monkeypatch.setattr(_cuda_runtime, "SIMULATOR", False)
     monkeypatch.setattr(_tunables, "CUDA_MIN_BLOCKS", 128)
-    assert _cuda._grid(1, 1056) == 128
-    assert _cuda._grid(5000, 1056) == 1056
-    assert _cuda._grid(300, 1056) == 300
-    assert _cuda._grid(1, 3) == 3
-    monkeypatch.setattr(_cuda, "SIMULATOR", True)
-    assert _cuda._grid(1, 1056) == 1
+    assert _cuda_runtime.grid(1, 1056) == 128
+    assert _cuda_runtime.grid(5000, 1056) == 1056
+    assert _cuda_runtime.grid(300, 1056) == 300
+    assert _cuda_runtime.grid(1, 3) == 3
+    monkeypatch.setattr(_cuda_runtime, "SIMULATOR", True)
+    assert _cuda_runtime.grid(1, 1056) == 1
 
 
 def test_out_on_the_gpu():

@@ -25,9 +25,9 @@ class _Device:
 @pytest.fixture(autouse=True)
 def no_driver(monkeypatch):
     """Answer sm_90 for the current device while compiling (test code only; see NUMBA_NOTES.md)."""
-    from numbadrop import _cuda
+    from numbadrop.kernels.cuda import _runtime as _cuda_runtime
 
-    _cuda.require()
+    _cuda_runtime.require()
     import numba.cuda.dispatcher as dispatcher
 
     monkeypatch.setattr(dispatcher, "get_current_device", lambda: _Device())
@@ -36,7 +36,7 @@ def no_driver(monkeypatch):
 def _signatures():
     if not PTX:
         return []
-    from numbadrop import _dropblock_cuda
+    from numbadrop.kernels.cuda import dropblock as _dropblock_cuda
 
     return [(name, sig) for name in ("count", "apply") for sig in _dropblock_cuda.signatures(name)]
 
@@ -45,7 +45,7 @@ def _signatures():
 def test_compiles_to_ptx(name, sig):
     from numba import cuda
 
-    from numbadrop import _dropblock_cuda
+    from numbadrop.kernels.cuda import dropblock as _dropblock_cuda
 
     ptx, _ = cuda.compile_ptx(_dropblock_cuda.sources()[name], sig, cc=CC)
     ops = set(re.findall(r"^\s+(?:@%p\d+\s+)?([a-z][\w.]*)", ptx, re.M))

@@ -14,7 +14,7 @@ import pytest
 from gpuarrays import assert_identical, to_gpu, to_host
 
 import numbadrop as nd
-from numbadrop import _gaussian
+from numbadrop import backends
 
 VIEWS = {
     "contiguous": lambda a: a,
@@ -53,5 +53,5 @@ def test_blocks_with_a_global_start():
     xb = np.ascontiguousarray(host[block])
     yg = to_gpu(np.empty_like(xb))
     start = 1 * 63 + 2 * 7 + 1
-    _gaussian.launch(to_gpu(xb), yg, True, 0.5, 4, 1, (63, 7, 1), start)
+    backends.launch(to_gpu(xb), yg, "gaussian_noise", 0.5, 4, 1, (63, 7, 1), start)
     assert_identical(to_host(yg), whole[block])

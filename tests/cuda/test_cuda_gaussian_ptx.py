@@ -13,7 +13,8 @@ import re
 
 import pytest
 
-from numbadrop import _cuda, _gaussian_cuda
+from numbadrop.kernels.cuda import _runtime as _cuda_runtime
+from numbadrop.kernels.cuda import gaussian as _gaussian_cuda
 
 CC = (9, 0)
 
@@ -32,7 +33,7 @@ class _Device:
 @pytest.fixture(autouse=True)
 def no_driver(monkeypatch):
     """Answer sm_90 for the current device while compiling (test code only)."""
-    _cuda.require()
+    _cuda_runtime.require()
     import numba.cuda.dispatcher as dispatcher
 
     monkeypatch.setattr(dispatcher, "get_current_device", lambda: _Device())

@@ -14,7 +14,11 @@ import pytest
 from gpuarrays import SIMULATOR, HostCAI, assert_identical, to_gpu, to_host
 
 import numbadrop as nd
-from numbadrop import _cuda, _engine, _tunables
+from numbadrop import backends as _engine
+from numbadrop._core import geometry as _geometry
+from numbadrop._core import tunables as _tunables
+from numbadrop.kernels.cuda import _prims as _cuda_prims
+from numbadrop.kernels.cuda import dropout as _cuda
 
 DTYPES = [np.float16, np.float32, np.float64]
 U64_MAX = 2**64 - 1
@@ -216,7 +220,7 @@ def test_dropout_mask_like_array():
 def test_global_start(op, start):
     """A block of a larger array, named by its global start index (64-bit): same as the CPU."""
     host = data((3, 26), np.float32, 10)
-    strides = _engine.mask_strides(host.shape, ())
+    strides = _geometry.mask_strides(host.shape, ())
     if op == "mask":
         expected = np.empty(host.shape, np.bool_)
         dy = to_gpu(np.zeros(host.shape, np.bool_))
@@ -233,7 +237,7 @@ def test_global_start(op, start):
 def test_global_start_broadcast_rows(monkeypatch):
     """Broadcast rows of a block with a start index, through the rows and general kernels."""
     host = data((2, 3, 16), np.float32, 12)
-    strides = _engine.mask_strides(host.shape, (2,))
+    strides = _geometry.mask_strides(host.shape, (2,))
     for row_min in (4, 1000):
         monkeypatch.setattr(_tunables, "CUDA_ROW_MIN", row_min)
         expected = np.empty_like(host)
@@ -266,14 +270,14 @@ def test_tunables_do_not_change_results(unroll, tpb, monkeypatch):
 
 def test_philox_u32_matches_shared():
     """The GPU's 32-bit Philox gives the shared function's words (random and extreme inputs)."""
-    from numbadrop._philox import philox4x32_10
+    from numbadrop._core.philox import philox4x32_10
 
     rng = np.random.default_rng(0)
     inputs = rng.integers(0, 2**32, size=(3000, 6), dtype=np.uint64)
     inputs[:64] = np.array([0, 1, 2**31, 2**32 - 1], np.uint64)[rng.integers(0, 4, size=(64, 6))]
     for row in inputs:
         shared = philox4x32_10(*row)
-        u32 = _cuda.philox4x32_10_u32(*row)
+        u32 = _cuda_prims.philox4x32_10_u32(*row)
         assert all(isinstance(w, np.uint32) for w in u32)
         assert [int(w) for w in u32] == [int(w) for w in shared], row
 
@@ -363,7 +367,7 @@ def test_bfloat16_kernels(view, op):
     hv = VIEWS[view](host)
     dv = VIEWS[view](to_gpu(host.view(np.int16)))
     out = to_gpu(np.zeros(hv.shape, np.int16))
-    strides = _engine.mask_strides(hv.shape, ())
+    strides = _geometry.mask_strides(hv.shape, ())
     _engine.launch(dv, out, op, 0.3, 12, 3, strides)
     ref = naive.dropout_bfloat16 if op == "dropout" else naive.alpha_dropout_bfloat16
     assert_identical(to_host(out).view(np.uint16), ref(hv, 0.3, 12, 3))
@@ -379,8 +383,8 @@ def test_bfloat16_rows_and_zero(inner, monkeypatch):
     axes = (2,)
     for op, ref in (("dropout", naive.dropout_bfloat16), ("alpha", naive.alpha_dropout_bfloat16)):
         out = to_gpu(np.zeros(host.shape, np.int16))
-        _engine.launch(to_gpu(host.view(np.int16)), out, op, 0.5, 7, 0, _engine.mask_strides(host.shape, axes))
+        _engine.launch(to_gpu(host.view(np.int16)), out, op, 0.5, 7, 0, _geometry.mask_strides(host.shape, axes))
         assert_identical(to_host(out).view(np.uint16), ref(host, 0.5, 7, 0, axes))
     out = to_gpu(np.full(host.shape, -1, np.int16))
-    _engine.launch(out, out, "zero", 1.0, 0, 0, _engine.mask_strides(host.shape, ()))
+    _engine.launch(out, out, "zero", 1.0, 0, 0, _geometry.mask_strides(host.shape, ()))
     assert not to_host(out).any()

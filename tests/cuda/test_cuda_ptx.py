@@ -17,7 +17,8 @@ import textwrap
 
 import pytest
 
-from numbadrop import _cuda
+from numbadrop.kernels.cuda import _runtime as _cuda_runtime
+from numbadrop.kernels.cuda import dropout as _cuda
 
 CC = (9, 0)
 
@@ -30,7 +31,7 @@ class _Device:
 def no_driver(monkeypatch):
     """Device functions ask the driver for the current device's compute capability;
     without a GPU, answer sm_90 for the duration of the test (test code only)."""
-    _cuda.require()
+    _cuda_runtime.require()
     import numba.cuda.dispatcher as dispatcher
 
     monkeypatch.setattr(dispatcher, "get_current_device", lambda: _Device())
@@ -93,8 +94,9 @@ def test_compiles_without_numpy_row_stack():
         import numpy as np
         if hasattr(np, "row_stack"):
             del np.row_stack
-        from numbadrop import _cuda
-        _cuda.require()
+        from numbadrop.kernels.cuda import dropout as _cuda
+        from numbadrop.kernels.cuda import _runtime as _cuda_runtime
+        _cuda_runtime.require()
         import numba.cuda.dispatcher as dispatcher
         class Device:
             compute_capability = (9, 0)

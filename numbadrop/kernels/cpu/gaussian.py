@@ -6,22 +6,24 @@ whole array's C strides and its first element's index; a whole array is one
 row, ``(1, 1, n)``). A work item is a tile of one row. It draws the tile's
 normal variates into a float64 buffer first (:func:`fill`, with no array it
 could alias, vectorized by LLVM), then applies them, ``y = x * (1 + a*z)``
-or ``y = x + a*z`` (:func:`numbadrop._normal.noise_element`). Reading
+or ``y = x + a*z`` (:func:`numbadrop._core.normal.noise_element`). Reading
 ``x[k]`` before writing ``y[k]`` in the same trip makes ``x is y`` (in
 place) safe, so one compiled kernel per dtype serves both cases and both
 operations (``additive`` is a run-time flag).
 
 The CPU meanings of the transform's named operations: ``mul_rn`` a plain
-multiply (registered by :mod:`numbadrop._cpu`), ``sqrt_rn`` the
+multiply (registered by :mod:`numbadrop.kernels.cpu._prims`), ``sqrt_rn`` the
 ``llvm.sqrt.f64`` intrinsic (numba's ``math.sqrt`` calls libm, which stops
 the vectorizer), ``clz64`` ``llvm.ctlz``, ``compute`` a cast to float32 for
 float32 data.
 
 Only float32 and float64 arrays reach it (two compiled kernels):
-:func:`numbadrop._gaussian.launch` computes float16 and bfloat16 in float32.
+:func:`launch` computes float16 and bfloat16 in float32.
 """
 
 from __future__ import annotations
+
+import itertools
 
 import numpy as np
 from llvmlite import ir
@@ -29,13 +31,17 @@ from numba import njit, prange, types
 from numba.cpython.unsafe.numbers import leading_zeros
 from numba.extending import intrinsic, overload
 
-from numbadrop import _cpu, _normal, _tunables
+from numbadrop._core import geometry, tunables
+from numbadrop._core import normal as _normal
+from numbadrop.kernels.cpu import _runtime
+from numbadrop.kernels.cpu._prims import MASK32 as _MASK32
+from numbadrop.kernels.cpu._prims import SHIFT32 as _SHIFT32
+from numbadrop.kernels.cpu._prims import bf16_bits_to_float, float_to_bf16_bits
+from numbadrop.kernels.cpu._prims import philox as _philox_jit
 
-TILE = _tunables.TILE
+TILE = tunables.TILE
 
-_philox_jit = _cpu._philox_jit  # the dropout kernels' inlined Philox
 _pair = njit(inline="always")(_normal.normal_pair)
-_MASK32, _SHIFT32 = _cpu._MASK32, _cpu._SHIFT32
 
 
 @intrinsic
@@ -74,14 +80,14 @@ _element = njit(inline="always")(_normal.noise_element)
 def bf16_to_float(bits, out):
     """``out[i]`` = the float32 value of the bfloat16 bits ``bits[i]`` (exact); flat C arrays."""
     for i in range(bits.size):
-        out[i] = _cpu._bf16_bits_to_float(bits[i])
+        out[i] = bf16_bits_to_float(bits[i])
 
 
 @njit(cache=True)
 def float_to_bf16(v, out):
     """``out[i]`` = the bfloat16 bits of ``v[i]``, rounded to nearest even (the CPU kernels' rounding)."""
     for i in range(v.size):
-        out[i] = _cpu._float_to_bf16_bits(v[i])
+        out[i] = float_to_bf16_bits(v[i])
 
 
 @njit(cache=True, error_model="numpy")
@@ -148,18 +154,97 @@ def kernel(x, y, start, s0, s1, k0, k1, o0, o1, a, additive, n_chunks):
 
 
 def _serial(x, y, first, last, *args):
-    """``_cpu._launch``'s serial kernel: the whole array on the calling thread."""
+    """``_runtime.launch``'s serial kernel: the whole array on the calling thread."""
     kernel(x, y, *args, np.int64(1))
 
 
 def run(x: np.ndarray, y: np.ndarray, start: int, s0: int, s1: int, seed: int, offset: int, a: float, additive: bool):
     """Run the kernel on 3-D C-contiguous float32 or float64 views ``x`` and ``y`` (may be the same array).
 
-    ``_cpu._launch`` picks the calling thread for small arrays and shares the
+    ``_runtime.launch`` picks the calling thread for small arrays and shares the
     thread pool between concurrent callers, as for the dropout kernels.
     """
     u = np.uint64
     key = (u(seed & 0xFFFFFFFF), u(seed >> 32), u(offset & 0xFFFFFFFF), u(offset >> 32))
     args = (np.int64(start), np.int64(s0), np.int64(s1), *key, float(a), bool(additive))
     n_items = x.shape[0] * x.shape[1] * ((x.shape[2] + TILE - 1) // TILE)
-    _cpu._launch(_serial, kernel, x, y, args, n_items)
+    _runtime.launch(_serial, kernel, x, y, args, n_items)
+
+
+# --- from an array of any shape and strides to the kernel above ---------------------------------
+
+
+def widen(x: np.ndarray) -> np.ndarray:
+    """A 2-byte float array as float32 (exact); ``int16`` means bfloat16 bits, as in the dropout kernels."""
+    if x.dtype != np.int16:
+        return x.astype(np.float32)
+    out = np.empty(x.shape, np.float32)
+    bf16_to_float(x.reshape(-1), out.reshape(-1))
+    return out
+
+
+def narrow_into(y: np.ndarray, v: np.ndarray) -> None:
+    """``y[...] = v`` rounded to nearest even once; bfloat16 bits (C-contiguous ``y``) by :func:`float_to_bf16`."""
+    if y.dtype != np.int16:
+        y[...] = v
+        return
+    flat = y.view()
+    flat.shape = (y.size,)  # raises rather than copy: the bits must land in y
+    float_to_bf16(v.reshape(-1), flat)
+
+
+def launch(x, y, additive: bool, a: float, seed: int, offset: int, strides: tuple[int, ...], start: int = 0) -> None:
+    """Write Gaussian dropout (``x * (1 + a*z)``) or noise (``x + a*z``) of ``x`` into ``y``.
+
+    The counterpart of :func:`numbadrop.kernels.cpu.dropout.launch` for the normal variates.
+
+    Parameters
+    ----------
+    x, y : numpy.ndarray
+        Same shape and dtype; may be the same array; any strides (arrays
+        that are not C-contiguous and native go through a C-order copy).
+        float16 and bfloat16 (bfloat16 also as its bits, an ``int16`` array)
+        are computed by the float32 kernel (widened, then rounded once: the
+        contract's compute type), so that the CPU compiles two kernels in all.
+    additive : bool
+        Noise (True) or dropout (False).
+    a : float
+        The noise's multiplier: ``stddev``, or ``sqrt(p / (1 - p))``.
+    seed, offset : int
+        The variates' key and stream offset.
+    strides : tuple of int
+        Element-index stride of each axis of ``x`` (C order of the whole
+        array whose block ``x`` is).
+    start : int, default 0
+        Element index of ``x``'s first element.
+    """
+    if y.size == 0:
+        return
+    if not y.flags.c_contiguous or not y.dtype.isnative:
+        y_c = np.empty(y.shape, y.dtype.newbyteorder("="))
+        launch(x, y_c, additive, a, seed, offset, strides, start)
+        y[...] = y_c
+        return
+    if not x.flags.c_contiguous or not x.dtype.isnative:
+        x = np.ascontiguousarray(x, x.dtype.newbyteorder("="))
+    if y.dtype.itemsize == 2:  # float16, bfloat16 (or its bits as int16): the float32 kernel, one rounding
+        y32 = np.empty(y.shape, np.float32)
+        launch(widen(x), y32, additive, a, seed, offset, strides, start)
+        narrow_into(y, y32)
+        return
+    shape = y.shape
+    if strides == geometry.mask_strides(shape, ()):  # a whole array (the usual call): one row
+        n = y.size
+        run(x.reshape(1, 1, n), y.reshape(1, 1, n), start, 0, 0, seed, offset, a, additive)
+        return
+    strides = tuple(strides)  # the index strides serve as x's, y's and the mask's: both arrays are C order here
+    dims = [(n, s) for n, _, _, s in geometry.collapse(shape, strides, strides, strides)]
+    while len(dims) < 3:
+        dims.insert(0, (1, 0))
+    lead, inner = dims[:-3], dims[-3:]
+    full = tuple(n for n, _ in dims)
+    xv, yv = x.reshape(full), y.reshape(full)
+    s0, s1 = inner[0][1], inner[1][1]
+    for index in itertools.product(*(range(n) for n, _ in lead)):
+        block_start = start + sum(i * s for i, (_, s) in zip(index, lead, strict=True))
+        run(xv[index], yv[index], block_start, s0, s1, seed, offset, a, additive)

@@ -1,16 +1,13 @@
-"""Which device an array lives on, and new arrays of the same kind there.
+"""What kind of array an object is, and what a kernel launch needs to know about a GPU array.
 
-numbadrop picks the device from the array's type, with no flags: any object
+numbadrop picks the backend from the array's type, with no flags: any object
 exposing ``__cuda_array_interface__`` (a Numba device array, a CuPy array, a
 PyTorch CUDA tensor, ...) is a GPU array and is processed on its GPU; NumPy
-arrays stay on the CPU. Outputs are allocated as the same kind of array on
-the same device (PyTorch -> ``torch.empty``, CuPy -> ``cupy.empty``, anything
-else -> a Numba device array).
+arrays stay on the CPU.
 
-Nothing here imports numba-cuda, PyTorch or CuPy: the libraries an array
-comes from are already imported by whoever made the array, and are looked up
-in ``sys.modules``; Numba's CUDA target is imported only to allocate Numba
-device arrays.
+Nothing here imports any array library: the library an array comes from is
+already imported by whoever made the array, and is looked up in
+``sys.modules`` (as array-api-compat does).
 """
 
 from __future__ import annotations
@@ -20,8 +17,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: What to install when a GPU array arrives and numba-cuda is missing.
-INSTALL_HINT = 'pip install "numbadrop[cuda]"  (which installs numba-cuda)'
+
+def is_torch(x: object) -> bool:
+    """True for a ``torch.Tensor`` (torch is not imported to ask)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
+def is_dask(x: object) -> bool:
+    """True for a ``dask.array.Array`` (Dask is not imported to ask)."""
+    da = sys.modules.get("dask.array")
+    return da is not None and isinstance(x, da.Array)
 
 
 def is_gpu_array(x: object) -> bool:
@@ -36,14 +42,7 @@ def is_gpu_array(x: object) -> bool:
     return hasattr(x, "__cuda_array_interface__") or getattr(type(x), "__cuda_ndarray__", False) is True
 
 
-def require_cuda() -> None:
-    """Load numba-cuda for numbadrop's kernels; ImportError naming what to install if missing."""
-    from numbadrop import _cuda
-
-    _cuda.require()
-
-
-def _library(x: object) -> str:
+def library_of(x: object) -> str:
     """``"torch"``, ``"cupy"``, ``"numba"`` or ``"cai"`` (any other producer)."""
     module = type(x).__module__.split(".", 1)[0]
     if module in ("torch", "cupy"):
@@ -125,7 +124,7 @@ def describe(x: object) -> GpuArray:
     shape = tuple(int(n) for n in desc["shape"])
     strides = desc.get("strides")
     strides = c_strides(shape, dtype.itemsize) if strides is None else tuple(int(s) for s in strides)
-    library = _library(x)
+    library = library_of(x)
     stream = desc.get("stream")
     device = None
     if library == "torch":
@@ -141,48 +140,7 @@ def describe(x: object) -> GpuArray:
     return GpuArray(x, int(desc["data"][0]), shape, strides, dtype, bool(desc["data"][1]), stream, device, library)
 
 
-def _torch_dtype(dtype: np.dtype):
-    torch = sys.modules["torch"]
-    return {
-        "float16": torch.float16,
-        "float32": torch.float32,
-        "float64": torch.float64,
-        "bool": torch.bool,
-    }[np.dtype(dtype).name]
-
-
-def empty(like: object, shape: tuple[int, ...], dtype) -> object:
-    """A new C-contiguous array of ``like``'s kind, on ``like``'s device."""
-    library = _library(like)
-    if library == "torch":
-        return sys.modules["torch"].empty(tuple(shape), dtype=_torch_dtype(dtype), device=like.device)
-    if library == "cupy":
-        cupy = sys.modules["cupy"]
-        with like.device:
-            return cupy.empty(tuple(shape), dtype=np.dtype(dtype))
-    from numba import cuda  # numba-cuda is present: _cuda checked when the input arrived
-
-    return cuda.device_array(tuple(shape), dtype=np.dtype(dtype))
-
-
-def empty_on(device: object, shape: tuple[int, ...], dtype) -> object:
-    """A new array on ``device`` (see :func:`numbadrop.dropout_mask`)."""
-    if is_gpu_array(device):
-        return empty(device, shape, dtype)
-    module = type(device).__module__.split(".", 1)[0]
-    if module == "torch":  # a torch.device
-        torch = sys.modules["torch"]
-        return torch.empty(tuple(shape), dtype=_torch_dtype(dtype), device=device)
-    if module == "cupy":  # a cupy.cuda.Device
-        cupy = sys.modules["cupy"]
-        with device:
-            return cupy.empty(tuple(shape), dtype=np.dtype(dtype))
-    ordinal = parse_device(device)
-    require_cuda()
-    from numba import cuda
-
-    with cuda.gpus[ordinal]:
-        return cuda.device_array(tuple(shape), dtype=np.dtype(dtype))
+# --- device names (dropout_mask's device=) ----------------------------------------------------
 
 
 def check_device(device: object) -> None:

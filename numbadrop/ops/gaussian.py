@@ -8,16 +8,15 @@ O(1) bytes of state (:class:`GaussianState`); the backward redraws ``z``.
 
 Array kinds: NumPy arrays (any strides, byte order and subclass, masked
 arrays keep their mask), torch CPU tensors, GPU arrays
-(``__cuda_array_interface__``, kernels in :mod:`numbadrop._gaussian_cuda`)
-and Dask arrays (lazy, bit-identical for every chunking), through the
-backend of their kind like the dropout family: every backend ends in
-:func:`numbadrop._engine.launch`, which hands these two operations to
-:func:`launch`.
+(``__cuda_array_interface__``) and Dask arrays (lazy, bit-identical for every
+chunking), through the backend of their kind like the dropout family: the
+two operations are ops of every backend's ``apply``, which ends in
+:func:`numbadrop.kernels.cpu.gaussian.launch` or
+:func:`numbadrop.kernels.cuda.gaussian.launch`.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 import numbers
 from dataclasses import dataclass
@@ -25,13 +24,13 @@ from typing import Union
 
 import numpy as np
 
-from numbadrop import _dispatch, _engine
-from numbadrop._validation import check_bool, check_p, check_same_shape
+from numbadrop import backends
+from numbadrop._core.validation import check_bool, check_p, check_same_shape
 from numbadrop.autograd.tensor import bump, is_recorded
-from numbadrop.functional import _check_flags, _draw, _recorded
+from numbadrop.ops._front import check_flags, draw, recorded
 from numbadrop.random import RngLike
 
-__all__ = ["GaussianState", "gaussian_dropout", "gaussian_noise", "launch"]
+__all__ = ["GaussianState", "gaussian_dropout", "gaussian_noise"]
 
 #: The two operations: ``y = x * (1 + a*z)`` and ``y = x + a*z``.
 MULTIPLY = "gaussian_dropout"
@@ -83,14 +82,14 @@ class GaussianState:
             compute type) for Gaussian dropout; ``grad`` itself for Gaussian
             noise and pass-through forwards.
         """
-        backend = _dispatch.backend_of(grad)
+        backend = backends.backend_of(grad)
         grad = backend.check(grad, "grad")
         check_same_shape(grad, self.shape)
         inplace = check_bool(inplace, "inplace")
         if self.kind != MULTIPLY:
             return grad
         if is_recorded(grad):  # linear in grad: its own backward is itself
-            return _recorded(lambda g: (self.backward(g, inplace), self), grad, "gaussian_dropout_backward", False)
+            return recorded(lambda g: (self.backward(g, inplace), self), grad, "gaussian_dropout_backward", False)
         if inplace:
             backend.check_inplace(grad, "grad")
         return _apply(grad, backend, MULTIPLY, self.scale, self.seed, self.offset, inplace)
@@ -125,15 +124,15 @@ def _scale(kind: str, rate: float) -> float:
 def _run(x, kind: str, rate: float, training: object, inplace: object, rng: RngLike, return_state: object) -> Output:
     """Shared body of both forwards: ``x`` and ``rate`` are already checked."""
     if is_recorded(x):
-        return _recorded(lambda v: _run(v, kind, rate, training, inplace, rng, True), x, kind, return_state)
-    backend = _dispatch.backend_of(x)
-    training, return_state = _check_flags(training, return_state, rng)
+        return recorded(lambda v: _run(v, kind, rate, training, inplace, rng, True), x, kind, return_state)
+    backend = backends.backend_of(x)
+    training, return_state = check_flags(training, return_state, rng)
     inplace = check_bool(inplace, "inplace")
     shape = tuple(x.shape)
     if inplace:
         backend.check_inplace(x, "x")
         bump(x)  # a write the graph does not record (no_grad)
-    seed, offset = _draw(rng, training)
+    seed, offset = draw(rng, training)
     if not training or rate == 0.0:
         y, kind, seed, offset = x, "identity", 0, 0
     else:
@@ -192,7 +191,7 @@ def gaussian_dropout(
     >>> bool((y2 == y).all()), bool((state.backward(x) == y).all())
     (True, True)
     """
-    x = _dispatch.check_array(x)
+    x = backends.check_array(x)
     return _run(x, MULTIPLY, _check_rate(p), training, inplace, rng, return_state)
 
 
@@ -238,7 +237,7 @@ def gaussian_noise(
     >>> bool((nd.gaussian_dropout(np.ones(4), 0.5, rng=0) == 1 + z).all())
     True
     """
-    x = _dispatch.check_array(x)
+    x = backends.check_array(x)
     return _run(x, ADD, _check_stddev(stddev), training, inplace, rng, return_state)
 
 
@@ -246,96 +245,5 @@ def gaussian_noise(
 
 
 def _apply(x, backend, kind: str, a: float, seed: int, offset: int, inplace: bool):
-    """``kind`` of ``x`` with noise multiplier ``a``, by ``x``'s backend (which ends in ``_engine.launch``)."""
+    """``kind`` of ``x`` with noise multiplier ``a``, by ``x``'s backend (see :mod:`numbadrop.backends`)."""
     return backend.apply(x, kind, a, seed, offset, (), inplace)
-
-
-# --- the kernels' entry point ------------------------------------------------------------------
-
-
-def _widen(x: np.ndarray) -> np.ndarray:
-    """A 2-byte float array as float32 (exact); ``int16`` means bfloat16 bits, as in :mod:`numbadrop._engine`."""
-    if x.dtype != np.int16:
-        return x.astype(np.float32)
-    from numbadrop import _gaussian_cpu
-
-    out = np.empty(x.shape, np.float32)
-    _gaussian_cpu.bf16_to_float(x.reshape(-1), out.reshape(-1))
-    return out
-
-
-def _narrow_into(y: np.ndarray, v: np.ndarray) -> None:
-    """``y[...] = v`` rounded to nearest even once; bfloat16 bits (C-contiguous ``y``) by the CPU kernels' converter."""
-    if y.dtype != np.int16:
-        y[...] = v
-        return
-    from numbadrop import _gaussian_cpu
-
-    flat = y.view()
-    flat.shape = (y.size,)  # raises rather than copy: the bits must land in y
-    _gaussian_cpu.float_to_bf16(v.reshape(-1), flat)
-
-
-def launch(x, y, additive: bool, a: float, seed: int, offset: int, strides: tuple[int, ...], start: int = 0) -> None:
-    """Write Gaussian dropout (``x * (1 + a*z)``) or noise (``x + a*z``) of ``x`` into ``y``.
-
-    The counterpart of :func:`numbadrop._engine.launch` for the normal variates.
-
-    Parameters
-    ----------
-    x, y : numpy.ndarray or GPU arrays
-        Same shape and dtype; may be the same array; any strides (NumPy
-        arrays that are not C-contiguous and native go through a C-order
-        copy). float16 and bfloat16 NumPy arrays (bfloat16 also as its bits,
-        an ``int16`` array, the convention of :func:`numbadrop._engine.launch`)
-        are computed by the float32 kernel (widened, then rounded once: the
-        contract's compute type), so that the CPU compiles two kernels in all.
-    additive : bool
-        Noise (True) or dropout (False).
-    a : float
-        The noise's multiplier: ``stddev``, or ``sqrt(p / (1 - p))``.
-    seed, offset : int
-        The variates' key and stream offset.
-    strides : tuple of int
-        Element-index stride of each axis of ``x`` (C order of the whole
-        array whose block ``x`` is).
-    start : int, default 0
-        Element index of ``x``'s first element.
-    """
-    if math.prod(y.shape) == 0:
-        return
-    if not isinstance(y, np.ndarray):
-        from numbadrop import _gaussian_cuda  # imported on the first GPU array only
-
-        _gaussian_cuda.launch(x, y, additive, a, seed, offset, strides, start)
-        return
-    from numbadrop import _gaussian_cpu  # compiles nothing until called
-
-    if not y.flags.c_contiguous or not y.dtype.isnative:
-        y_c = np.empty(y.shape, y.dtype.newbyteorder("="))
-        launch(x, y_c, additive, a, seed, offset, strides, start)
-        y[...] = y_c
-        return
-    if not x.flags.c_contiguous or not x.dtype.isnative:
-        x = np.ascontiguousarray(x, x.dtype.newbyteorder("="))
-    if y.dtype.itemsize == 2:  # float16, bfloat16 (or its bits as int16): the float32 kernel, one rounding
-        y32 = np.empty(y.shape, np.float32)
-        launch(_widen(x), y32, additive, a, seed, offset, strides, start)
-        _narrow_into(y, y32)
-        return
-    shape = y.shape
-    if strides == _engine.mask_strides(shape, ()):  # a whole array (the usual call): one row
-        n = y.size
-        _gaussian_cpu.run(x.reshape(1, 1, n), y.reshape(1, 1, n), start, 0, 0, seed, offset, a, additive)
-        return
-    strides = tuple(strides)  # the index strides serve as x's, y's and the mask's: both arrays are C order here
-    dims = [(n, s) for n, _, _, s in _engine._collapse(shape, strides, strides, strides)]
-    while len(dims) < 3:
-        dims.insert(0, (1, 0))
-    lead, inner = dims[:-3], dims[-3:]
-    full = tuple(n for n, _ in dims)
-    xv, yv = x.reshape(full), y.reshape(full)
-    s0, s1 = inner[0][1], inner[1][1]
-    for index in itertools.product(*(range(n) for n, _ in lead)):
-        block_start = start + sum(i * s for i, (_, s) in zip(index, lead, strict=True))
-        _gaussian_cpu.run(xv[index], yv[index], block_start, s0, s1, seed, offset, a, additive)

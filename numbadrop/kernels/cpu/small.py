@@ -1,6 +1,6 @@
 """One compiled call for element dropout of a small C-contiguous array.
 
-:func:`numbadrop._host.small_dropout` calls :func:`scale` instead of the
+:func:`numbadrop.backends.numpy.small_dropout` calls :func:`scale` instead of the
 general serial kernel: the whole array is one tile of the contract's flat
 mask index (the same bits as any tiling), and the call takes arguments that
 numba's dispatcher types on its fast paths -- arrays and Python ints -- where
@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from numbadrop._cpu import _tile_scale, _tile_scale_inplace
+from numbadrop.kernels.cpu.dropout import _tile_scale, _tile_scale_inplace
 
 
 @njit(cache=True)

@@ -1,6 +1,6 @@
-"""The NumPy backend: CPU kernels through :func:`numbadrop._engine.launch`.
+"""The NumPy backend: NumPy arrays (and array-likes) through the CPU kernels (:mod:`numbadrop.kernels.cpu`).
 
-Array kinds (the policy itself is :func:`numbadrop._validation.check_float_array`):
+Array kinds (the policy itself is :func:`numbadrop._core.validation.check_float_array`):
 
 - ``numpy.ma.MaskedArray``: the result is a masked array with the same mask;
   masked elements keep their data (out of place: copied from the input; in
@@ -16,11 +16,22 @@ Array kinds (the policy itself is :func:`numbadrop._validation.check_float_array
 
 from __future__ import annotations
 
+import dataclasses
+import math
+
 import numpy as np
 
-from numbadrop import _cpu, _engine, _small_cpu, _tunables
-from numbadrop._validation import check_float_array, check_writeable
-from numbadrop.random import seed_offset, threshold
+from numbadrop._core import geometry, tunables
+from numbadrop._core.formula import MODE_SCALE, coefficients, threshold
+from numbadrop._core.validation import check_float_array, check_writeable
+from numbadrop.kernels.cpu import dropblock as dropblock_kernels
+from numbadrop.kernels.cpu import dropout as dropout_kernels
+from numbadrop.kernels.cpu import gaussian as gaussian_kernels
+from numbadrop.kernels.cpu import small as small_kernels
+from numbadrop.random import seed_offset
+
+#: The operations of the normal variates (``p`` carries the noise multiplier).
+GAUSSIAN_OPS = ("gaussian_dropout", "gaussian_noise")
 
 
 def check(x: object, name: str = "x") -> np.ndarray:
@@ -33,7 +44,7 @@ def check_inplace(x: np.ndarray, name: str = "x") -> None:
 
 
 def apply(x, op: str, p: float, seed: int, offset: int, broadcast: tuple[int, ...], inplace: bool):
-    """``op`` of ``x`` (see :mod:`numbadrop._dispatch`)."""
+    """``op`` of ``x`` (see :mod:`numbadrop.backends`)."""
     if type(x) is not np.ndarray:
         if isinstance(x, np.ma.MaskedArray):
             return _apply_masked(x, op, p, seed, offset, broadcast, inplace)
@@ -54,7 +65,7 @@ def apply_into(x, op: str, p: float, seed: int, offset: int, broadcast: tuple[in
     if op == "zero":
         y[...] = 0
     else:  # an out that overlaps x (but is not x) is handled by the kernels: they read a copy of x
-        _engine.launch(xv, y, op, p, seed, offset, _engine.mask_strides(xv.shape, broadcast))
+        launch(xv, y, op, p, seed, offset, geometry.mask_strides(xv.shape, broadcast))
     return out
 
 
@@ -69,7 +80,7 @@ def _apply(x: np.ndarray, op, p, seed, offset, broadcast, inplace) -> np.ndarray
     if op == "zero":
         y[...] = 0
     else:
-        _engine.launch(x, y, op, p, seed, offset, _engine.mask_strides(x.shape, broadcast))
+        launch(x, y, op, p, seed, offset, geometry.mask_strides(x.shape, broadcast))
     return y
 
 
@@ -79,13 +90,13 @@ def _empty_like(x: np.ndarray, broadcast: tuple[int, ...]) -> np.ndarray:
     They can when the memory-contiguous axis of ``x`` is the mask's
     contiguous axis or a broadcast one (a channels-last image under
     ``dropout2d``), or through the column kernel (a transposed array whose
-    mask rows are whole Philox groups, see ``numbadrop._engine.column_dims``);
+    mask rows are whole Philox groups, see :func:`numbadrop._core.geometry.column_dims`);
     otherwise the output is C order and the kernels walk C order.
     """
     if x.flags.c_contiguous:
         return np.empty(x.shape, x.dtype)
     y = np.empty_like(x, order="K", subok=False)
-    if _engine.keeps_order(x.shape, x.strides, y.strides, _engine.mask_strides(x.shape, broadcast), x.itemsize):
+    if geometry.keeps_order(x.shape, x.strides, y.strides, geometry.mask_strides(x.shape, broadcast), x.itemsize):
         return y
     return np.empty(x.shape, x.dtype)
 
@@ -103,12 +114,82 @@ def _apply_masked(x: np.ma.MaskedArray, op, p, seed, offset, broadcast, inplace)
 
 def mask(shape: tuple[int, ...], broadcast: tuple[int, ...], p: float, seed: int, offset: int, device=None):
     """The keep-mask as a NumPy array."""
-    out_shape = _engine.mask_shape(shape, broadcast)
+    out_shape = geometry.mask_shape(shape, broadcast)
     if p == 0.0 or p == 1.0:
         return np.full(out_shape, p == 0.0)
     keep = np.empty(out_shape, np.bool_)
-    _engine.launch(keep, keep, "mask", p, seed, offset, _engine.mask_strides(out_shape, ()))
+    launch(keep, keep, "mask", p, seed, offset, geometry.mask_strides(out_shape, ()))
     return keep
+
+
+def launch(x, y, op: str, p: float, seed: int, offset: int, strides: tuple[int, ...], start: int = 0) -> None:
+    """``op`` of the ndarray ``x`` into ``y`` by the CPU kernels (see :func:`numbadrop.kernels.cpu.dropout.launch`).
+
+    ``op`` may also be one of :data:`GAUSSIAN_OPS`
+    (:func:`numbadrop.kernels.cpu.gaussian.launch`, ``p`` the noise multiplier).
+    """
+    if op in GAUSSIAN_OPS:
+        gaussian_kernels.launch(x, y, op == "gaussian_noise", p, seed, offset, strides, start)
+    else:
+        dropout_kernels.launch(x, y, op, p, seed, offset, strides, start)
+
+
+# --- DropBlock ---------------------------------------------------------------------------------
+
+
+def drop_block(x: np.ndarray, state, eps: float, inplace: bool):
+    """DropBlock's forward of ``x`` as ``(y, scale)`` (``state.scale`` is not read: this computes it)."""
+    ctype = geometry.compute_type(x.dtype)
+    planes, dims, block = geometry.block_geometry(state.shape, state.block_size)
+    t = threshold(state.gamma)
+    if type(x) is np.ndarray and x.dtype == ctype and x.flags.c_contiguous and x.size:
+        # The common call: the count pass keeps the flags (1 byte per value, for this call
+        # only), and the apply pass reads them instead of drawing and eroding again.
+        flags = np.empty((planes, math.prod(dims)), np.uint8)
+        kept = dropblock_kernels.count_kept(planes, dims, block, state.seed, state.offset, t, x.dtype, 0, flags)
+        scale = geometry.scale_of(flags.size, kept, eps, ctype)
+        y = x if inplace else np.empty(state.shape, x.dtype)
+        dropblock_kernels.apply_flags(x.reshape(flags.shape), y.reshape(flags.shape), flags, scale, inplace)
+        return y, scale
+    kept = dropblock_kernels.count_kept(planes, dims, block, state.seed, state.offset, t, np.dtype(ctype))
+    scale = geometry.scale_of(math.prod(state.shape), kept, eps, ctype)
+    return drop_block_apply(x, dataclasses.replace(state, scale=scale), inplace), scale
+
+
+def drop_block_apply(x, state, inplace: bool) -> np.ndarray:
+    """``x * state.scale`` where the block mask keeps, 0 elsewhere (a new array unless ``inplace``)."""
+    if type(x) is not np.ndarray:  # np.memmap, np.matrix...: computed on the data, wrapped back as NumPy does
+        y = drop_block_planes(x.view(np.ndarray), state, inplace)
+        return x if inplace else x.__array_wrap__(y)
+    return drop_block_planes(x, state, inplace)
+
+
+def drop_block_planes(x: np.ndarray, state, inplace: bool, first_plane: int = 0) -> np.ndarray:
+    """The float32/float64 kernels; other dtypes and layouts through a float32/native copy.
+
+    ``x[n, c]`` is plane ``first_plane + n * C + c`` of the seed grid (a block of a Dask array's).
+    """
+    work = np.dtype(geometry.compute_type(x.dtype))
+    direct = x.dtype == work and x.flags.c_contiguous
+    xc = x if direct else np.ascontiguousarray(x, dtype=work)
+    planes, dims, block = geometry.block_geometry(tuple(x.shape), state.block_size)
+    scale = work.type(np.asarray(state.scale))  # (a Dask forward's scale is computed here)
+    t = threshold(state.gamma)
+    x2 = xc.reshape(planes, math.prod(dims))
+    if direct and not inplace:
+        y = np.empty(x.shape, work)
+        dropblock_kernels.apply(
+            x2, y.reshape(x2.shape), dims, block, state.seed, state.offset, t, scale, False, first_plane
+        )
+        return y
+    dropblock_kernels.apply(x2, x2, dims, block, state.seed, state.offset, t, scale, True, first_plane)
+    if direct:
+        return x
+    if inplace:
+        x[...] = xc
+        return x
+    native = x.dtype.newbyteorder("=")
+    return xc if xc.dtype == native else xc.astype(native)
 
 
 # --- the short path of the most common call ----------------------------------------------------
@@ -157,14 +238,14 @@ def small_backward(grad: np.ndarray, p: float, seed: int, offset: int) -> np.nda
 
 def _small_plan(x: np.ndarray, p: float) -> tuple[np.ndarray, int] | None:
     """``(coefficients, threshold)`` when the short path handles ``x`` and ``p``, else None."""
-    if not 0 < x.size < _tunables.SERIAL_CUTOFF or not x.flags.c_contiguous:
+    if not 0 < x.size < tunables.SERIAL_CUTOFF or not x.flags.c_contiguous:
         return None
     plan = _SMALL_PLANS.get((x.dtype, p))
     if plan is None:
         if x.dtype not in _SMALL_DTYPES or not 0.0 < p < 1.0:
             return None
-        mode, m, b, d = _engine._coefficients("dropout", p, x.dtype)
-        if mode != _cpu.MODE_SCALE:
+        mode, m, b, d = coefficients("dropout", p, x.dtype)
+        if mode != MODE_SCALE:
             return None
         plan = _SMALL_PLANS[(x.dtype, p)] = (np.array([m, b, d], x.dtype), threshold(p))
     return plan
@@ -190,4 +271,4 @@ def _small_output(x: np.ndarray, out: object) -> np.ndarray | None:
 
 def _run_small(x: np.ndarray, y: np.ndarray, plan: tuple[np.ndarray, int], seed: int, offset: int) -> None:
     coef, t = plan
-    _small_cpu.scale(x, y, coef, seed & _LOW32, seed >> 32, offset & _LOW32, offset >> 32, t, y is x)
+    small_kernels.scale(x, y, coef, seed & _LOW32, seed >> 32, offset & _LOW32, offset >> 32, t, y is x)

@@ -9,7 +9,7 @@ is a seed where the contract drops.
 
 A work item (a run of planes) draws the keep flags of a few planes' grids at
 once (:data:`DRAW_CELLS` words; one Philox call per four cells, vectorized as
-in :mod:`numbadrop._cpu`) into a small buffer and erodes each plane's, one
+in :mod:`numbadrop.kernels.cpu.dropout`) into a small buffer and erodes each plane's, one
 axis at a time, into the plane's block keep flags: an element is kept iff
 every grid cell of the window that reaches it is kept (window
 ``[w - bw + 1, w]`` along ``w``, clipped to the grid; likewise along ``h`` and
@@ -21,22 +21,19 @@ forward runs both (two passes: the scale needs the whole batch's count).
 
 from __future__ import annotations
 
-import threading
-
 import numba
 import numpy as np
 from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from numbadrop import _philox
+from numbadrop.kernels.cpu import _runtime
+from numbadrop.kernels.cpu._prims import MASK32 as _MASK32
+from numbadrop.kernels.cpu._prims import SHIFT32 as _SHIFT32
+from numbadrop.kernels.cpu._prims import philox as _philox_jit
 
 #: Grid cells (Philox words) a work item draws at once, at least one plane's (never changes a result).
 DRAW_CELLS = 4096
-
-_philox_jit = njit(inline="always")(_philox.philox4x32_10)
-_MASK32 = _philox.MASK32
-_SHIFT32 = _philox.SHIFT32
 
 
 @njit(inline="always")
@@ -270,10 +267,6 @@ def _kernel(x, y, first_plane, dims, block, keys, t, scale, inplace, count, n_ch
     return totals
 
 
-# numba's workqueue threading layer aborts when two Python threads enter a
-# parallel region at once (NUMBA_NOTES.md); there, calls take turns.
-_workqueue_lock = threading.Lock()
-
 #: Work items per thread (load balancing only; never changes a result).
 CHUNKS_PER_THREAD = 4
 
@@ -311,7 +304,7 @@ _NO_FLAGS = np.empty((0, 0), np.uint8)
 def apply_flags(x: np.ndarray, y: np.ndarray, flags: np.ndarray, scale, inplace: bool) -> None:
     """``y = x * scale`` where ``flags`` (from :func:`count_kept`), else 0; ``(P, D*H*W)`` C-contiguous arrays."""
     if y.size:
-        _locked(_apply_packed, x, y, flags, scale, inplace)
+        _runtime.locked(_apply_packed, x, y, flags, scale, inplace)
 
 
 def apply(
@@ -340,19 +333,7 @@ def _run(x, y, first_plane, dims, block, seed, offset, t, scale, inplace, count,
     keys = (u(seed & 0xFFFFFFFF), u(seed >> 32), u(offset & 0xFFFFFFFF), u(offset >> 32))
     args = (np.int64(first_plane), _triple(dims), _triple(block), keys, u(t), scale, inplace, count)
     chunks = np.int64(numba.get_num_threads() * CHUNKS_PER_THREAD)
-    return _locked(_kernel, x, y, *args, chunks, flags)
-
-
-def _locked(kernel, *args):
-    """``kernel(*args)``, one call at a time under the workqueue layer."""
-    try:
-        safe = numba.threading_layer() != "workqueue"
-    except ValueError:  # no parallel region has run yet
-        safe = False
-    if safe:
-        return kernel(*args)
-    with _workqueue_lock:
-        return kernel(*args)
+    return _runtime.locked(_kernel, x, y, *args, chunks, flags)
 
 
 def _triple(values) -> tuple:

@@ -6,7 +6,7 @@ element it touches, from the element's *global mask index*
     j = start + i0 * s0 + i1 * s1 + i2 * s2
 
 where ``(i0, i1, i2)`` indexes the 3-D view and ``(s0, s1, s2)`` are the mask
-index strides (0 along broadcast dimensions). ``functional`` collapses any
+index strides (0 along broadcast dimensions). :func:`launch` collapses any
 array to such views; a caller holding one block of a larger array passes the
 block's ``start`` and the big array's strides, and gets the same mask.
 
@@ -22,145 +22,33 @@ only runs dropout forward compiles only the scaling loop.
 
 from __future__ import annotations
 
-import threading
+import functools
+import itertools
 
-import numba
 import numpy as np
-from llvmlite import ir
-from numba import njit, prange, types
-from numba.extending import intrinsic, overload
+from numba import njit, prange
+from numpy.lib.stride_tricks import as_strided
 
-from numbadrop import _formula, _philox, _tunables
+from numbadrop._core import geometry, tunables
+from numbadrop._core.formula import coefficients, threshold
+from numbadrop._core.validation import is_bfloat16
+from numbadrop.kernels.cpu import _runtime
+from numbadrop.kernels.cpu._prims import (
+    MASK32,
+    MODE_AFFINE,
+    MODE_MASK,
+    MODE_SCALE,
+    SHIFT32,
+    apply_keep,
+    element_jit,
+    load,
+    narrow,
+    philox,
+    value,
+    word,
+)
 
-TILE = _tunables.TILE
-
-MODE_SCALE = _formula.MODE_SCALE  # kept: x * m, dropped: d
-MODE_AFFINE = _formula.MODE_AFFINE  # kept: x * m + b, dropped: d
-MODE_MASK = _formula.MODE_MASK  # y = keep (boolean output)
-
-_philox_jit = njit(inline="always")(_philox.philox4x32_10)
-_MASK32 = _philox.MASK32
-_SHIFT32 = _philox.SHIFT32
-
-
-# --- float16 storage: numba's CPU target has no float16, so half arrays are
-# viewed as uint16 and converted with LLVM's own (IEEE, round-to-nearest-even)
-# conversions, which also vectorize.
-@intrinsic
-def _half_bits_to_float(typingctx, bits):
-    if bits != types.uint16:
-        return None
-
-    def codegen(context, builder, sig, args):
-        return builder.fpext(builder.bitcast(args[0], ir.HalfType()), ir.FloatType())
-
-    return types.float32(types.uint16), codegen
-
-
-@intrinsic
-def _float_to_half_bits(typingctx, value):
-    if value != types.float32:
-        return None
-
-    def codegen(context, builder, sig, args):
-        return builder.bitcast(builder.fptrunc(args[0], ir.HalfType()), ir.IntType(16))
-
-    return types.uint16(types.float32), codegen
-
-
-# --- bfloat16 storage: bfloat16 arrays are viewed as int16 (a dtype the public
-# functions never accept, so int16 in a kernel always means bfloat16 bits).
-# bfloat16 is the upper half of a float32: widening is a shift; narrowing
-# rounds to nearest even on the dropped 16 bits, and a NaN becomes the quiet
-# NaN 0x7FC0 with its sign, as ml_dtypes converts (subnormals are kept).
-@intrinsic
-def _bf16_bits_to_float(typingctx, bits):
-    if bits != types.int16:
-        return None
-
-    def codegen(context, builder, sig, args):
-        i32 = ir.IntType(32)
-        wide = builder.shl(builder.zext(args[0], i32), ir.Constant(i32, 16))
-        return builder.bitcast(wide, ir.FloatType())
-
-    return types.float32(types.int16), codegen
-
-
-@intrinsic
-def _float_to_bf16_bits(typingctx, value):
-    if value != types.float32:
-        return None
-
-    def codegen(context, builder, sig, args):
-        i32 = ir.IntType(32)
-        u = builder.bitcast(args[0], i32)
-        upper = builder.lshr(u, ir.Constant(i32, 16))
-        lsb = builder.and_(upper, ir.Constant(i32, 1))
-        rounded = builder.lshr(builder.add(builder.add(u, ir.Constant(i32, 0x7FFF)), lsb), ir.Constant(i32, 16))
-        quiet = builder.or_(builder.and_(upper, ir.Constant(i32, 0x8000)), ir.Constant(i32, 0x7FC0))
-        isnan = builder.fcmp_unordered("uno", args[0], args[0])
-        return builder.trunc(builder.select(isnan, quiet, rounded), ir.IntType(16))
-
-    return types.int16(types.float32), codegen
-
-
-def _load(v):
-    """Widen a stored element to its compute type (float16 and bfloat16 bits -> float32)."""
-
-
-@overload(_load, inline="always")
-def _load_impl(v):
-    if v == types.uint16:
-        return lambda v: _half_bits_to_float(v)
-    if v == types.int16:
-        return lambda v: _bf16_bits_to_float(v)
-    return lambda v: v
-
-
-def _narrow(out, v):
-    """``v`` converted to ``out``'s stored dtype (float32 -> float16 or bfloat16 bits for 2-byte arrays)."""
-
-
-@overload(_narrow, inline="always")
-def _narrow_impl(out, v):
-    if out.dtype == types.uint16:
-        return lambda out, v: _float_to_half_bits(np.float32(v))
-    if out.dtype == types.int16:
-        return lambda out, v: _float_to_bf16_bits(np.float32(v))
-    return lambda out, v: v
-
-
-@njit
-def _word(j, k0, k1, o0, o1):
-    """The contract's random word ``r_j`` for global mask index ``j``."""
-    g = np.uint64(j >> 2)
-    r = _philox_jit(g & _MASK32, g >> _SHIFT32, o0, o1, k0, k1)
-    return r[j & 3]
-
-
-@overload(_formula.mul_rn, inline="always")
-def _mul_rn_impl(a, b):
-    # LLVM on the CPU never fuses without fastmath: a plain multiply.
-    return lambda a, b: a * b
-
-
-_element = njit(inline="always")(_formula.element)
-
-
-@njit(inline="always")
-def _value(xr, c, keep, m, b, d, mode):
-    """The element formula for ``xr[c]`` in the compute type (``mode`` a constant)."""
-    if mode == MODE_MASK:
-        return keep
-    return _element(_load(xr[c]), keep, m, b, d, mode)
-
-
-@njit(inline="always")
-def _apply_keep(xr, out, first, n, keep, m, b, d, mode):
-    """``out[first + k]`` from ``xr[first + k]``, ``k < n``, one keep decision for all (``mode`` a constant)."""
-    for k in range(n):
-        c = first + np.uint64(k)
-        out[c] = _narrow(out, _value(xr, c, keep, m, b, d, mode))
+TILE = tunables.TILE
 
 
 def _make_tile_kernel(mode: int, inplace: bool):
@@ -188,21 +76,21 @@ def _make_tile_kernel(mode: int, inplace: bool):
         head = min(n, (4 - (j_first & 3)) & 3)
         for k in range(head):
             c = first + np.uint64(k)
-            out[c] = _narrow(out, _value(xr, c, _word(j_first + k, k0, k1, o0, o1) >= t, m, b, d, mode))
+            out[c] = narrow(out, value(xr, c, word(j_first + k, k0, k1, o0, o1) >= t, m, b, d, mode))
         g_first = np.uint64((j_first + head) >> 2)
         body_first = first + np.uint64(head)
         ng = (n - head) >> 2
         for i in range(ng):
             g = g_first + np.uint64(i)
-            r0, r1, r2, r3 = _philox_jit(g & _MASK32, g >> _SHIFT32, o0, o1, k0, k1)
+            r0, r1, r2, r3 = philox(g & MASK32, g >> SHIFT32, o0, o1, k0, k1)
             c = body_first + np.uint64(4) * np.uint64(i)
-            out[c] = _narrow(out, _value(xr, c, r0 >= t, m, b, d, mode))
-            out[c + np.uint64(1)] = _narrow(out, _value(xr, c + np.uint64(1), r1 >= t, m, b, d, mode))
-            out[c + np.uint64(2)] = _narrow(out, _value(xr, c + np.uint64(2), r2 >= t, m, b, d, mode))
-            out[c + np.uint64(3)] = _narrow(out, _value(xr, c + np.uint64(3), r3 >= t, m, b, d, mode))
+            out[c] = narrow(out, value(xr, c, r0 >= t, m, b, d, mode))
+            out[c + np.uint64(1)] = narrow(out, value(xr, c + np.uint64(1), r1 >= t, m, b, d, mode))
+            out[c + np.uint64(2)] = narrow(out, value(xr, c + np.uint64(2), r2 >= t, m, b, d, mode))
+            out[c + np.uint64(3)] = narrow(out, value(xr, c + np.uint64(3), r3 >= t, m, b, d, mode))
         for k in range(head + 4 * ng, n):
             c = first + np.uint64(k)
-            out[c] = _narrow(out, _value(xr, c, _word(j_first + k, k0, k1, o0, o1) >= t, m, b, d, mode))
+            out[c] = narrow(out, value(xr, c, word(j_first + k, k0, k1, o0, o1) >= t, m, b, d, mode))
 
     inline_body = njit(inline="always")(body)
     if inplace:
@@ -258,12 +146,12 @@ def _items(x, y, first, last, start, s0, s1, s2, k0, k1, o0, o1, t, m, b, d, mod
         if s2 != 0:
             _tile(x, y, i0, i1, cb, n, j_row + c_begin, k0, k1, o0, o1, t, m, b, d, mode, inplace)
         else:
-            keep = _word(j_row, k0, k1, o0, o1) >= t
+            keep = word(j_row, k0, k1, o0, o1) >= t
             yr = y[i0, i1]
             if inplace:
-                _apply_keep(yr, yr, cb, n, keep, m, b, d, mode)
+                apply_keep(yr, yr, cb, n, keep, m, b, d, mode)
             else:
-                _apply_keep(x[i0, i1], yr, cb, n, keep, m, b, d, mode)
+                apply_keep(x[i0, i1], yr, cb, n, keep, m, b, d, mode)
 
 
 def _make_kernels(mode: int):
@@ -301,7 +189,7 @@ def _apply_flags(xr, out, first, n, keep, m, b, d, mode):
     """``out[first + k]`` from ``xr[first + k]`` and ``keep[k]``, ``k < n``."""
     for k in range(n):
         c = first + np.uint64(k)
-        out[c] = _narrow(out, _element(_load(xr[c]), keep[k], m, b, d, mode))
+        out[c] = narrow(out, element_jit(load(xr[c]), keep[k], m, b, d, mode))
 
 
 @njit(inline="always")
@@ -309,7 +197,7 @@ def _apply_words(xr, out, first, n, words, t, m, b, d, mode):
     """``out[first + k]`` from ``xr[first + k]``, kept iff ``words[k] >= t``, ``k < n``."""
     for k in range(n):
         c = first + np.uint64(k)
-        out[c] = _narrow(out, _element(_load(xr[c]), np.uint64(words[k]) >= t, m, b, d, mode))
+        out[c] = narrow(out, element_jit(load(xr[c]), np.uint64(words[k]) >= t, m, b, d, mode))
 
 
 @njit(inline="always")
@@ -317,7 +205,7 @@ def _shared_items(x, y, first, last, start, s0, k0, k1, o0, o1, t, m, b, d, mode
     n1 = x.shape[1]
     n2 = x.shape[2]
     ntiles = (n2 + TILE - 1) // TILE
-    rows = _tunables.SHARED_ROWS
+    rows = tunables.SHARED_ROWS
     nblocks = (n1 + rows - 1) // rows
     keep = np.empty(min(n2, TILE), np.bool_)
     for item in range(first, last):
@@ -338,7 +226,7 @@ def _shared_items(x, y, first, last, start, s0, k0, k1, o0, o1, t, m, b, d, mode
 
 
 def _n_shared_items(x) -> int:
-    rows = _tunables.SHARED_ROWS
+    rows = tunables.SHARED_ROWS
     return x.shape[0] * ((x.shape[2] + TILE - 1) // TILE) * ((x.shape[1] + rows - 1) // rows)
 
 
@@ -349,7 +237,7 @@ def _make_shared_kernels(mode: int):
         _shared_items(x, y, first, last, start, s0, k0, k1, o0, o1, t, m, b, d, mode, inplace)
 
     def parallel(x, y, start, s0, s1, s2, k0, k1, o0, o1, t, m, b, d, inplace, n_chunks):
-        rows = _tunables.SHARED_ROWS
+        rows = tunables.SHARED_ROWS
         n_items = x.shape[0] * ((x.shape[2] + TILE - 1) // TILE) * ((x.shape[1] + rows - 1) // rows)
         n_chunks = min(n_items, n_chunks)
         per_chunk = (n_items + n_chunks - 1) // n_chunks
@@ -396,7 +284,7 @@ def _column_items(x, y, first, last, start, s0, sR, k0, k1, o0, o1, t, m, b, d, 
         j_first = start + p * s0 + c + r_first * sR
         for i in range(n):  # the tile's keep decisions, one Philox group per row
             g = np.uint64((j_first + i * sR) >> 2)
-            w0, w1, w2, w3 = _philox_jit(g & _MASK32, g >> _SHIFT32, o0, o1, k0, k1)
+            w0, w1, w2, w3 = philox(g & MASK32, g >> SHIFT32, o0, o1, k0, k1)
             words[0, i] = np.uint32(w0)
             words[1, i] = np.uint32(w1)
             words[2, i] = np.uint32(w2)
@@ -440,7 +328,7 @@ def run_columns(x, y, start, s0, s_r, key, offset, t, m, b, d, mode, inplace=Fal
     """Element-wise ``mode`` on 3-D views ``(P, C, R)`` walked along R (see above).
 
     ``x.shape[1] % 4 == 0`` and ``start``, ``s0``, ``s_r`` multiples of 4
-    (the caller, ``numbadrop._engine``, checks). Other parameters as in :func:`run`.
+    (the caller, :func:`launch`, checks). Other parameters as in :func:`run`.
     """
     if not inplace and np.may_share_memory(x, y):
         x = x.copy()
@@ -449,7 +337,7 @@ def run_columns(x, y, start, s0, s_r, key, offset, t, m, b, d, mode, inplace=Fal
         kernels = _COLUMNS[(mode, inplace)] = _make_column_kernels(mode, inplace)
     args = (np.int64(start), np.int64(s0), np.int64(s_r), key[0], key[1], offset[0], offset[1], t, m, b, d, inplace)
     n_items = x.shape[0] * (x.shape[1] // 4) * ((x.shape[2] + TILE - 1) // TILE)
-    _launch(*kernels, x, y, args, n_items)
+    _runtime.launch(*kernels, x, y, args, n_items)
 
 
 def run(x, y, start, strides, key, offset, t, m, b, d, mode, inplace=False):
@@ -487,7 +375,7 @@ def run(x, y, start, strides, key, offset, t, m, b, d, mode, inplace=False):
     else:
         serial, parallel = _KERNELS[mode]
         n_items = x.shape[0] * x.shape[1] * ((x.shape[2] + TILE - 1) // TILE)
-    _launch(serial, parallel, x, y, args, n_items)
+    _runtime.launch(serial, parallel, x, y, args, n_items)
 
 
 def run_plain(x, y, start, key, offset, t, m, b, d, mode, inplace=False):
@@ -496,72 +384,101 @@ def run_plain(x, y, start, key, offset, t, m, b, d, mode, inplace=False):
         x = x.copy()
     args = (start, 0, 0, 1, key[0], key[1], offset[0], offset[1], t, m, b, d, inplace)
     serial, parallel = _KERNELS[mode]
-    _launch(serial, parallel, x, y, args, (x.shape[2] + TILE - 1) // TILE)
+    _runtime.launch(serial, parallel, x, y, args, (x.shape[2] + TILE - 1) // TILE)
 
 
-def _launch(serial, parallel, x, y, args, n_items: int) -> None:
-    """The serial kernel for small arrays, else the parallel one (see "Python threads")."""
-    if x.size < _tunables.SERIAL_CUTOFF:
-        serial(x, y, np.int64(0), np.int64(n_items), *args)
+# --- from an array of any shape and strides to the kernels above --------------------------------
+
+
+@functools.lru_cache(maxsize=512)
+def _threshold(p: float) -> np.uint64:
+    return np.uint64(threshold(p))
+
+
+def _views(x: np.ndarray, y: np.ndarray, strides: tuple[int, ...]):
+    """Collapsed views of ``x`` and ``y`` (at least 3-D) and their mask strides."""
+    order = geometry.walk_order(y.shape, y.strides, strides)
+    dims = geometry.collapse(*(tuple(v[a] for a in order) for v in (y.shape, x.strides, y.strides, strides)))
+    shape = tuple(dim[0] for dim in dims)
+    xv = as_strided(x, shape, tuple(dim[1] for dim in dims), writeable=False)
+    yv = as_strided(y, shape, tuple(dim[2] for dim in dims))
+    ms = tuple(dim[3] for dim in dims)
+    if len(shape) < 3:
+        pad = (1,) * (3 - len(shape))
+        xv, yv = xv.reshape(pad + shape), yv.reshape(pad + shape)
+        ms = (0,) * len(pad) + ms
+    return xv, yv, ms
+
+
+def launch(
+    x: np.ndarray,
+    y: np.ndarray,
+    op: str,
+    p: float,
+    seed: int,
+    offset: int,
+    strides: tuple[int, ...],
+    start: int = 0,
+) -> None:
+    """Write ``op`` of ``x`` into ``y`` (same shape) under the mask contract.
+
+    The one entry point of the CPU dropout kernels: it turns ``p`` and the
+    operation into kernel coefficients, collapses the arrays to at most three
+    axes (:func:`numbadrop._core.geometry.collapse`), and loops in Python over
+    any leading axes left beyond three, naming each sub-block's global mask
+    index so the mask is unchanged.
+
+    Parameters
+    ----------
+    x, y : numpy.ndarray
+        Input and output of equal shape, any strides, native byte order; may
+        be the same array object (in place). Other overlaps are allowed but
+        cost a copy of ``x``. float16, float32, float64 or bfloat16 (an
+        ``ml_dtypes.bfloat16`` array, or its bits as an ``int16`` array: int16
+        reaching the kernels always means bfloat16, computed in float32).
+        For ``op="mask"``, ``y`` is a boolean array and ``x`` is ignored.
+    op : {"dropout", "alpha", "alpha_grad", "mask"}
+        Dropout (forward and backward alike), alpha dropout forward, alpha
+        dropout backward, or the boolean keep-mask.
+    p : float
+        Drop probability, ``0 <= p < 1``.
+    seed, offset : int
+        The mask's key and stream offset.
+    strides : tuple of int
+        Mask index stride of each axis of ``x`` (0 along broadcast axes).
+    start : int, default 0
+        Global mask index of ``x``'s first element (for blocks of larger arrays).
+    """
+    if y.size == 0:
         return
-    global _active
-    with _count_lock:
-        _active += 1
-        active = _active
-    try:
-        _run_parallel(serial, parallel, x, y, args, active, n_items)
-    finally:
-        with _count_lock:
-            _active -= 1
-
-
-# --- Python threads -------------------------------------------------------------------------
-# Calls may come from many Python threads at once (a thread pool, Dask's threaded
-# scheduler). Two rules, neither of which can change a result (the mask does not
-# depend on how the work is split):
-# - Oversubscription: while k calls run the parallel kernel at once, each uses
-#   1/k of numba's threads (``numba.set_num_threads`` is per calling thread), or
-#   the serial kernel once that share is one thread.
-# - Numba's workqueue threading layer (used where neither OpenMP nor TBB loads)
-#   aborts the process when two threads enter a parallel region at once. There,
-#   one call at a time runs the parallel kernel and the others the serial one.
-_count_lock = threading.Lock()
-_active = 0
-_workqueue_lock = threading.Lock()
-_layer_safe = False  # True once numba reports a threadsafe layer (omp, tbb)
-
-
-def _threadsafe_layer() -> bool:
-    """Whether concurrent parallel regions are allowed (False until the layer is known)."""
-    global _layer_safe
-    if not _layer_safe:
-        try:
-            _layer_safe = numba.threading_layer() != "workqueue"
-        except ValueError:  # no parallel region has run yet: the layer is not chosen
-            return False
-    return _layer_safe
-
-
-def _run_parallel(serial, parallel, x, y, args, active: int, n_items: int) -> None:
-    threads = numba.get_num_threads()
-    share = threads if active == 1 else threads // active
-    if share < 1 or (active > 1 and share == 1):
-        serial(x, y, np.int64(0), np.int64(n_items), *args)
+    mode, m, b, d = coefficients(op, p, y.dtype)
+    inplace = x is y and op != "mask"
+    if op == "mask":
+        x = y
+    elif y.dtype.itemsize == 2 and y.dtype.kind != "b":
+        if y.dtype == np.float16:
+            x, y = x.view(np.uint16), y.view(np.uint16)
+        elif is_bfloat16(y.dtype):
+            x, y = x.view(np.int16), y.view(np.int16)
+    u = np.uint64
+    key = (u(seed & 0xFFFFFFFF), u(seed >> 32))
+    off = (u(offset & 0xFFFFFFFF), u(offset >> 32))
+    t = _threshold(p)
+    if x.flags.c_contiguous and y.flags.c_contiguous and geometry.is_plain(y.shape, strides):
+        n = y.size
+        run_plain(x.reshape(1, 1, n), y.reshape(1, 1, n), start, key, off, t, m, b, d, mode, inplace)
         return
-    if not _threadsafe_layer():
-        if not _workqueue_lock.acquire(blocking=False):
-            serial(x, y, np.int64(0), np.int64(n_items), *args)
-            return
-        try:
-            parallel(x, y, *args, np.int64(threads * _tunables.CHUNKS_PER_THREAD))
-        finally:
-            _workqueue_lock.release()
+    if op != "mask" and (dims := geometry.column_dims(y.shape, x.strides, y.strides, strides, start, y.itemsize)):
+        shape = tuple(dim[0] for dim in dims)
+        xv = as_strided(x, shape, tuple(dim[1] for dim in dims), writeable=False)
+        yv = as_strided(y, shape, tuple(dim[2] for dim in dims))
+        run_columns(xv, yv, start, dims[0][3], dims[2][3], key, off, t, m, b, d, mode, inplace)
         return
-    if share == threads:
-        parallel(x, y, *args, np.int64(threads * _tunables.CHUNKS_PER_THREAD))
+    xv, yv, ms = _views(x, y, strides)
+    lead = xv.ndim - 3
+    if lead == 0:
+        run(xv, yv, start, ms, key, off, t, m, b, d, mode, inplace)
         return
-    numba.set_num_threads(share)
-    try:
-        parallel(x, y, *args, np.int64(share * _tunables.CHUNKS_PER_THREAD))
-    finally:
-        numba.set_num_threads(threads)
+    for index in itertools.product(*(range(n) for n in xv.shape[:lead])):
+        block_start = start + sum(i * s for i, s in zip(index, ms, strict=False))
+        run(xv[index], yv[index], block_start, ms[lead:], key, off, t, m, b, d, mode, inplace)

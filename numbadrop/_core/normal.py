@@ -1,19 +1,19 @@
 """Standard normal variates from Philox words (the contract's normal section), written once as plain Python.
 
-``_gaussian_cpu`` compiles these functions with ``numba.njit`` and
-``_gaussian_cuda`` with ``numba.cuda.jit(device=True)``; the CUDA simulator
+:mod:`numbadrop.kernels.cpu.gaussian` compiles these functions with ``numba.njit`` and
+:mod:`numbadrop.kernels.cuda.gaussian` with ``numba.cuda.jit(device=True)``; the CUDA simulator
 runs them as Python. They must give the same bits on every target, so they
 call no library ``log``, ``sin``, ``cos`` or ``exp`` (glibc's and NVIDIA's
 differ in the last bit). Only operations IEEE 754 rounds exactly are used:
 ``+ - * /`` and ``sqrt`` in float64, integer operations (the exponent of
 ``2a + 1`` from its leading zeros), comparisons, exact scalings by powers
 of two, and fixed polynomials in Horner form, every product that feeds an
-addition written through :func:`numbadrop._formula.mul_rn` so that NVVM
+addition written through :func:`numbadrop._core.formula.mul_rn` so that NVVM
 never fuses it into an FMA (the CPU does not fuse without ``fastmath``).
 
 Four helpers name what each target lowers its own way (as Python they are
 plain functions): ``mul_rn``, :func:`sqrt_rn`, :func:`clz64` and
-:func:`compute`; ``_gaussian_cpu`` and ``_gaussian_cuda`` register them.
+:func:`compute`; the CPU and CUDA Gaussian kernels register them.
 
 Box-Muller on a pair of 32-bit words ``(a, b)``:
 ``u = (2a + 1) / 2**33``, ``turns = (2b + 1) / 2**33`` (both in ``(0, 1)``,
@@ -27,7 +27,7 @@ import math
 
 import numpy as np
 
-from numbadrop._formula import mul_rn
+from numbadrop._core.formula import mul_rn
 
 #: float64 nearest to ln 2, sqrt 2 and pi / 2.
 LN2 = 0.6931471805599453

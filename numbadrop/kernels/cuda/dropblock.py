@@ -1,10 +1,10 @@
 """CUDA kernels of DropBlock (numba-cuda), imported only when a GPU array arrives.
 
 The seed grid is the contract's keep-mask of the grid shape, drawn by
-:mod:`numbadrop._cuda`'s mask kernel into a temporary ``uint8`` array on the
+:mod:`numbadrop.kernels.cuda.dropout`'s mask kernel into a temporary ``uint8`` array on the
 device (one byte per grid cell; freed when the call returns). Then one thread
 per element (grid-stride loops) tests the grid window that reaches it, as the
-CPU kernels do (:mod:`numbadrop._dropblock_cpu`): an element at ``(z, h, w)``
+CPU kernels do (:mod:`numbadrop.kernels.cpu.dropblock`): an element at ``(z, h, w)``
 of plane ``q`` is kept iff every grid cell ``(q, z', h', w')`` with
 ``z - bd < z' <= z``, ``h - bh < h' <= h``, ``w - bw < w' <= w`` (clipped to
 the grid) is kept. :data:`count` sums the kept elements (integer atomics: the
@@ -19,7 +19,10 @@ import threading
 
 import numpy as np
 
-from numbadrop import _backend, _cuda, _engine, _tunables
+from numbadrop._core import geometry, tunables
+from numbadrop._core.arrays import GpuArray, c_strides, describe
+from numbadrop.kernels.cuda import _prims, _runtime
+from numbadrop.kernels.cuda import dropout as _dropout
 
 #: numba's CUDA module, set by :func:`sources` (a module global: the simulator swaps it in kernels).
 cuda = None
@@ -68,7 +71,7 @@ def _count_source(window_keep, position):
 
 
 def _apply_source(window_keep, position):
-    widen, narrow = _cuda.widen, _cuda.narrow
+    widen, narrow = _prims.widen, _prims.narrow
 
     def apply_kernel(keep, x, y, n, d, h, w, bd, bh, bw, scale, zero):
         """``y[e] = x[e] * scale`` (compute type, rounded once) where kept, else 0."""
@@ -87,8 +90,8 @@ def _apply_source(window_keep, position):
 def sources() -> dict:
     """The plain Python kernels (for ``compile_ptx`` and tests): ``{"count": ..., "apply": ...}``."""
     global cuda
-    _cuda.require()
-    cuda = _cuda.cuda
+    _runtime.require()
+    cuda = _runtime.cuda
     window_keep = cuda.jit(device=True)(_window_source())
     position = cuda.jit(device=True)(_position)
     return {"count": _count_source(window_keep, position), "apply": _apply_source(window_keep, position)}
@@ -108,31 +111,31 @@ def _kernel(name: str):
     if k is None:
         with _lock:
             if not _kernels:
-                _kernels.update({key: _cuda.cuda.jit(fn) for key, fn in sources().items()})
+                _kernels.update({key: _runtime.cuda.jit(fn) for key, fn in sources().items()})
             k = _kernels[name]
     return k
 
 
-def _flat(a: _backend.GpuArray, dtype: np.dtype, name: str):
-    if a.strides != _backend.c_strides(a.shape, a.dtype.itemsize):
+def _flat(a: GpuArray, dtype: np.dtype, name: str):
+    if a.strides != c_strides(a.shape, a.dtype.itemsize):
         raise ValueError(f"DropBlock on the GPU needs a C-contiguous {name}, got strides {a.strides}")
     n = math.prod(a.shape)
-    return _cuda._array(a, a.ptr, (n,), (dtype.itemsize,), dtype)
+    return _runtime.array(a, a.ptr, (n,), (dtype.itemsize,), dtype)
 
 
 def _seed_grid(stream, planes: int, dims, block, seed: int, offset: int, t: int):
     """The contract's keep-mask of the grid (a Numba device array of uint8 on the current device, on ``stream``)."""
     grid = (planes, *(n - b + 1 for n, b in zip(dims, block, strict=True)))
-    keep = _cuda.cuda.device_array(grid, np.bool_, stream=stream)
+    keep = _runtime.device_array(grid, np.bool_, stream=stream)
     # the mask kernel takes p and recomputes t = ceil(p * 2**32): t / 2**32 gives t back exactly
-    _engine.launch(keep, keep, "mask", t / 4294967296.0, seed, offset, _engine.mask_strides(grid, ()))
-    desc = _backend.describe(keep)
-    return _cuda._array(desc, desc.ptr, (math.prod(grid),), (1,), np.dtype(np.uint8))
+    _dropout.launch(keep, keep, "mask", t / 4294967296.0, seed, offset, geometry.mask_strides(grid, ()))
+    desc = describe(keep)
+    return _runtime.array(desc, desc.ptr, (math.prod(grid),), (1,), np.dtype(np.uint8))
 
 
 def _launch_shape(n: int) -> tuple[int, int]:
-    tpb = int(_tunables.CUDA_THREADS_PER_BLOCK)
-    return _cuda._grid(-(-n // tpb), _cuda._max_blocks()), tpb
+    tpb = int(tunables.CUDA_THREADS_PER_BLOCK)
+    return _runtime.grid(-(-n // tpb), _runtime.max_blocks()), tpb
 
 
 def _ints(n, dims, block) -> tuple:
@@ -141,43 +144,46 @@ def _ints(n, dims, block) -> tuple:
 
 def count_kept(x, planes: int, dims, block, seed: int, offset: int, t: int) -> int:
     """Kept elements of the block mask, computed on ``x``'s device and stream (``t``: the seed threshold)."""
-    _cuda.require()
+    _runtime.require()
     n = planes * math.prod(dims)
     if n == 0:
         return 0
-    xa = _backend.describe(x)
+    xa = describe(x)
 
     def run() -> int:
-        stream = _cuda._stream(xa.stream)
+        stream = _runtime.stream(xa.stream)
         keep = _seed_grid(stream, planes, dims, block, seed, offset, t)
-        total = _cuda.cuda.to_device(np.zeros(1, np.int64), stream=stream)
+        total = _runtime.to_device(np.zeros(1, np.int64), stream=stream)
         blocks, tpb = _launch_shape(n)
         _kernel("count")[blocks, tpb, stream](keep, total, *_ints(n, dims, block))
         return int(total.copy_to_host(stream=stream)[0])
 
-    return _cuda.on_device(xa, run)
+    return _runtime.on_device(xa, run)
 
 
-def apply(x, planes: int, dims, block, state, t: int, inplace: bool):
-    """``x * state.scale`` where the block mask keeps, 0 elsewhere: a new array of ``x``'s kind unless ``inplace``."""
-    _cuda.require()
-    xa = _backend.describe(x)
+def apply(x, y, planes: int, dims, block, seed: int, offset: int, scale, t: int) -> None:
+    """``y = x * scale`` where the block mask keeps, 0 elsewhere (``y`` may be ``x``: in place).
+
+    ``x`` and ``y`` are C-contiguous GPU arrays of one shape and dtype on one
+    device; the kernel runs on ``x``'s device and stream.
+    """
+    _runtime.require()
+    xa = describe(x)
     dtype = xa.dtype
     xv = _flat(xa, dtype, "x")
-    y = x if inplace else _backend.empty(x, xa.shape, dtype)
     n = math.prod(xa.shape)
     if n == 0:
-        return y
-    ya = xa if inplace else _backend.describe(y)
+        return
+    inplace = y is x
+    ya = xa if inplace else describe(y)
     ctype = np.float64 if dtype == np.float64 else np.float32
 
     def run() -> None:
-        stream = _cuda._stream(xa.stream)
-        keep = _seed_grid(stream, planes, dims, block, state.seed, state.offset, t)
+        stream = _runtime.stream(xa.stream)
+        keep = _seed_grid(stream, planes, dims, block, seed, offset, t)
         yv = xv if inplace else _flat(ya, dtype, "output")
         blocks, tpb = _launch_shape(n)
-        args = (*_ints(n, dims, block), ctype(state.scale), ctype(0.0))
+        args = (*_ints(n, dims, block), ctype(scale), ctype(0.0))
         _kernel("apply")[blocks, tpb, stream](keep, xv, yv, *args)
 
-    _cuda.on_device(xa, run)
-    return y
+    _runtime.on_device(xa, run)

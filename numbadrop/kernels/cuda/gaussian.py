@@ -1,11 +1,11 @@
 """CUDA kernel of Gaussian dropout and Gaussian noise (numba-cuda), imported only when a GPU array arrives.
 
 The same transform as the CPU, from the same source
-(:func:`numbadrop._normal.normal_pair`, :func:`numbadrop._normal.noise_element`,
+(:func:`numbadrop._core.normal.normal_pair`, :func:`numbadrop._core.normal.noise_element`,
 compiled with ``cuda.jit(device=True)``); every product that feeds an
-addition is :func:`numbadrop._formula.mul_rn` (``mul.rn.f64``: never an FMA),
-and :func:`numbadrop._normal.sqrt_rn` is ``sqrt.rn.f64``, so the bits are the
-CPU's. One kernel, the shape of :mod:`numbadrop._cuda`'s ``general`` kernel:
+addition is :func:`numbadrop._core.formula.mul_rn` (``mul.rn.f64``: never an FMA),
+and :func:`numbadrop._core.normal.sqrt_rn` is ``sqrt.rn.f64``, so the bits are the
+CPU's. One kernel, the shape of :mod:`numbadrop.kernels.cuda.dropout`'s ``general`` kernel:
 a 3-D view of any strides, element ``(i0, i1, i2)`` with index
 ``start + i0 * s0 + i1 * s1 + i2``; one thread per Philox group of a row and
 loop trip (4 variates from one Philox call), grid-stride. Under
@@ -18,7 +18,10 @@ import threading
 
 import numpy as np
 
-from numbadrop import _backend, _cuda, _engine, _normal, _tunables
+from numbadrop._core import geometry, tunables
+from numbadrop._core import normal as _normal
+from numbadrop._core.arrays import describe
+from numbadrop.kernels.cuda import _prims, _runtime
 
 #: numba's CUDA module (set by :func:`source`): a module global, which the simulator swaps for its own.
 cuda = None
@@ -27,7 +30,7 @@ _lock = threading.Lock()
 
 
 def _register_gpu_lowerings() -> None:
-    """The GPU meaning of ``clz64``, ``sqrt_rn`` and ``compute`` (see :mod:`numbadrop._normal`)."""
+    """The GPU meaning of ``clz64``, ``sqrt_rn`` and ``compute`` (see :mod:`numbadrop._core.normal`)."""
     from numba.cuda import libdevice, types
     from numba.cuda.extending import overload
 
@@ -49,14 +52,14 @@ def _register_gpu_lowerings() -> None:
 def source():
     """The plain Python function of the kernel (for ``compile_ptx`` and tests)."""
     global cuda
-    _cuda.require()
-    cuda = _cuda.cuda
-    philox = _cuda._philox_devs["u32"]
+    _runtime.require()
+    cuda = _runtime.cuda
+    philox = _prims._philox_devs["u32"]
     pair = cuda.jit(device=True)(_normal.normal_pair)
     element = cuda.jit(device=True)(_normal.noise_element)
-    widen, narrow = _cuda.widen, _cuda.narrow
-    pick, locate = _cuda._pick_dev, _cuda._locate_dev
-    m32, s32 = _cuda._M32, _cuda._S32
+    widen, narrow = _prims.widen, _prims.narrow
+    _, pick, locate = _prims.devices()
+    m32, s32 = _prims._M32, _prims._S32
 
     def gaussian_kernel(x, y, start, s0, s1, k0, k1, o0, o1, a, additive):
         """``y[i0, i1, i2]`` from ``x[i0, i1, i2]``, index ``start + i0 * s0 + i1 * s1 + i2``."""
@@ -89,8 +92,8 @@ def kernel():
     if _kernel is None:
         with _lock:
             if _kernel is None:
-                _cuda.require()
-                if not _cuda.SIMULATOR:
+                _runtime.require()
+                if not _runtime.SIMULATOR:
                     _register_gpu_lowerings()
                 fn = source()
                 _kernel = cuda.jit(fn)
@@ -107,20 +110,20 @@ def signatures() -> list[str]:
 
 
 def launch(x, y, additive: bool, a: float, seed: int, offset: int, strides: tuple[int, ...], start: int = 0) -> None:
-    """:func:`numbadrop._gaussian.launch` for GPU arrays (any strides; ``x`` may be ``y``)."""
+    """:func:`numbadrop.kernels.cpu.gaussian.launch` for GPU arrays (any strides; ``x`` may be ``y``)."""
     k = kernel()
-    ya = _backend.describe(y)
-    xa = ya if x is y else _backend.describe(x)
-    _cuda.on_device(ya, lambda: _launch(k, xa, ya, additive, a, seed, offset, strides, start))
+    ya = describe(y)
+    xa = ya if x is y else describe(x)
+    _runtime.on_device(ya, lambda: _launch(k, xa, ya, additive, a, seed, offset, strides, start))
 
 
 def _launch(k, xa, ya, additive, a, seed, offset, strides, start) -> None:
     u = np.uint64
     args = (u(seed & 0xFFFFFFFF), u(seed >> 32), u(offset & 0xFFFFFFFF), u(offset >> 32), np.float64(a), bool(additive))
-    dims = _engine._collapse(ya.shape, xa.strides, ya.strides, tuple(strides))
-    lead, shape, xs, ys, ms = _cuda.inner_dims(dims)
-    tpb = int(_tunables.CUDA_THREADS_PER_BLOCK)
-    blocks = _cuda._grid(-(-(shape[0] * shape[1] * ((shape[2] + 6) // 4)) // tpb), _cuda._max_blocks())
-    launcher = k[blocks, tpb, _cuda._stream(ya.stream)]
-    for block_start, xv, yv in _cuda.block_views(xa, ya, lead, shape, xs, ys, start, ya.dtype):
+    dims = geometry.collapse(ya.shape, xa.strides, ya.strides, tuple(strides))
+    lead, shape, xs, ys, ms = _runtime.inner_dims(dims)
+    tpb = int(tunables.CUDA_THREADS_PER_BLOCK)
+    blocks = _runtime.grid(-(-(shape[0] * shape[1] * ((shape[2] + 6) // 4)) // tpb), _runtime.max_blocks())
+    launcher = k[blocks, tpb, _runtime.stream(ya.stream)]
+    for block_start, xv, yv in _runtime.block_views(xa, ya, lead, shape, xs, ys, start, ya.dtype):
         launcher(xv, yv, np.int64(block_start), np.int64(ms[0]), np.int64(ms[1]), *args)

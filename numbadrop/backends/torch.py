@@ -1,0 +1,163 @@
+"""The torch backend: CPU tensors in, CPU tensors out; CUDA tensors to the GPU backend.
+
+A CPU tensor is computed through its NumPy view (``Tensor.numpy``, no
+copy); the result is a new tensor of the same dtype, in the input's memory
+order where the NumPy backend would keep it (``torch.empty_strided``), or the
+input itself in place. bfloat16, which NumPy has no dtype for, is viewed as
+``int16`` (the kernels' storage type for bfloat16 bits, see
+:func:`numbadrop.kernels.cpu.dropout.launch`), on the CPU and on the GPU alike
+(torch gives no ``__cuda_array_interface__`` for bfloat16, but does for the
+``int16`` view). Other CUDA tensors go to :mod:`numbadrop.backends.cuda_array` unchanged. torch's autograd
+does not see these calls: use :class:`numbadrop.DropoutState` for the backward.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+
+import numpy as np
+
+from numbadrop._core import geometry
+from numbadrop._core.formula import threshold
+from numbadrop._core.validation import dtype_error
+from numbadrop.backends import cuda_array
+from numbadrop.backends import numpy as numpy_backend
+from numbadrop.kernels.cpu import dropblock as dropblock_kernels
+
+
+def _torch():
+    return sys.modules["torch"]
+
+
+def _floats():
+    torch = _torch()
+    return (torch.float16, torch.float32, torch.float64, torch.bfloat16)
+
+
+def check(x, name: str = "x"):
+    """A strided float16/32/64 or bfloat16 tensor on the CPU or a CUDA device."""
+    torch = _torch()
+    if x.layout != torch.strided:
+        raise TypeError(f"{name} must be a dense (strided) tensor, got layout {x.layout}")
+    if x.dtype not in _floats():
+        raise dtype_error(name, x.dtype)
+    if x.device.type not in ("cpu", "cuda"):
+        raise TypeError(f"{name} must be a CPU or CUDA tensor, got device {x.device}")
+    if x.device.type == "cuda" and x.dtype == torch.bfloat16:
+        cuda_array.require_cuda()  # the int16 view is the kernels' bfloat16 storage
+    elif x.device.type == "cuda":
+        cuda_array.check(x, name)
+    return x
+
+
+def check_inplace(x, name: str = "x") -> None:
+    """Tensors are writeable; nothing to check."""
+
+
+def _bits(t):
+    """``t`` as the kernels see it: bfloat16 as an ``int16`` view; CPU tensors as NumPy views."""
+    torch = _torch()
+    t = t.detach()
+    if t.dtype == torch.bfloat16:
+        t = t.view(torch.int16)
+    return t.numpy() if t.device.type == "cpu" else t
+
+
+def apply(x, op: str, p: float, seed: int, offset: int, broadcast: tuple[int, ...], inplace: bool):
+    """``op`` of ``x`` (see :mod:`numbadrop.backends`)."""
+    torch = _torch()
+    if x.device.type == "cuda" and x.dtype != torch.bfloat16:
+        return cuda_array.apply(x, op, p, seed, offset, broadcast, inplace)
+    shape = tuple(x.shape)
+    xb = _bits(x)
+    if inplace:
+        y = x
+    elif x.device.type == "cpu":  # the NumPy backend's memory-order rule
+        like = numpy_backend._empty_like(xb, broadcast)
+        strides = tuple(s // like.itemsize for s in like.strides)
+        y = torch.empty_strided(shape, strides, dtype=x.dtype, device=x.device)
+    else:
+        y = torch.empty(shape, dtype=x.dtype, device=x.device)
+    if op == "zero":
+        with torch.no_grad():
+            y.zero_()
+        return y
+    _launch(xb, _bits(y), op, p, seed, offset, geometry.mask_strides(shape, broadcast))
+    return y
+
+
+def apply_into(x, op: str, p: float, seed: int, offset: int, broadcast: tuple[int, ...], out):
+    """``op`` of ``x`` written into the torch tensor ``out`` (``x``'s shape, dtype and device)."""
+    torch = _torch()
+    if out.device != x.device:
+        raise ValueError(f"out is on {out.device}, but the input is on {x.device}")
+    if x.device.type == "cuda" and x.dtype != torch.bfloat16:
+        return cuda_array.apply_into(x, op, p, seed, offset, broadcast, out)
+    if op == "zero":
+        with torch.no_grad():
+            out.zero_()
+        return out
+    _launch(_bits(x), _bits(out), op, p, seed, offset, geometry.mask_strides(tuple(x.shape), broadcast))
+    return out
+
+
+def mask(shape, broadcast, p, seed, offset, device=None):  # pragma: no cover - dropout_mask sends devices to cuda_array
+    return cuda_array.mask(shape, broadcast, p, seed, offset, device)
+
+
+def _launch(xb, yb, op, p, seed, offset, strides) -> None:
+    """The kernels of the bits' target: NumPy views run on the CPU, CUDA tensors on the GPU."""
+    target = numpy_backend if isinstance(yb, np.ndarray) else cuda_array
+    target.launch(xb, yb, op, p, seed, offset, strides)
+
+
+# --- DropBlock ---------------------------------------------------------------------------------
+
+
+def drop_block(x, state, eps: float, inplace: bool):
+    """DropBlock's forward of the tensor ``x`` as ``(y, scale)``."""
+    torch = _torch()
+    ctype = np.float64 if x.dtype == torch.float64 else np.float32
+    if x.device.type == "cuda":
+        kept = cuda_array.dropblock_kernels.count_kept(
+            _gpu_bits(x),
+            *geometry.block_geometry(state.shape, state.block_size),
+            state.seed,
+            state.offset,
+            threshold(state.gamma),
+        )
+    else:
+        planes, dims, block = geometry.block_geometry(state.shape, state.block_size)
+        kept = dropblock_kernels.count_kept(
+            planes, dims, block, state.seed, state.offset, threshold(state.gamma), np.dtype(ctype)
+        )
+    scale = geometry.scale_of(math.prod(state.shape), kept, eps, ctype)
+    return drop_block_apply(x, dataclasses.replace(state, scale=scale), inplace), scale
+
+
+def drop_block_apply(x, state, inplace: bool):
+    """``x * state.scale`` where the block mask keeps, 0 elsewhere (CUDA tensors on their GPU, CPU ones via NumPy)."""
+    torch = _torch()
+    if x.device.type == "cuda":
+        y = cuda_array.drop_block_apply(_gpu_bits(x), state, inplace)
+        return x if inplace else y.view(x.dtype)
+    data = x.detach()
+    if data.dtype == torch.bfloat16:
+        y = torch.from_numpy(numpy_backend.drop_block_planes(data.float().numpy(), state, True)).to(torch.bfloat16)
+    else:
+        y = torch.from_numpy(numpy_backend.drop_block_planes(data.numpy(), state, inplace))
+    if not inplace:
+        return y
+    if y.data_ptr() != data.data_ptr():
+        with torch.no_grad():
+            x.copy_(y)
+    return x
+
+
+def _gpu_bits(x):
+    """A CUDA tensor as the kernels take it: detached, bfloat16 as its ``int16`` bits."""
+    torch = _torch()
+    x = x.detach()
+    return x.view(torch.int16) if x.dtype == torch.bfloat16 else x

@@ -1,0 +1,92 @@
+"""How a CPU kernel runs: on the calling thread or numba's pool, and how calls from many threads share it.
+
+Calls may come from many Python threads at once (a thread pool, Dask's
+threaded scheduler). Two rules, neither of which can change a result (the
+mask does not depend on how the work is split):
+
+- Oversubscription: while k calls run the parallel kernel at once, each uses
+  1/k of numba's threads (``numba.set_num_threads`` is per calling thread), or
+  the serial kernel once that share is one thread.
+- Numba's workqueue threading layer (used where neither OpenMP nor TBB loads)
+  aborts the process when two threads enter a parallel region at once. There,
+  one call at a time runs the parallel kernel and the others the serial one.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numba
+import numpy as np
+
+from numbadrop._core import tunables
+
+
+def launch(serial, parallel, x, y, args, n_items: int) -> None:
+    """``serial(x, y, 0, n_items, *args)`` for small arrays, else ``parallel(x, y, *args, n_chunks)`` (see above)."""
+    if x.size < tunables.SERIAL_CUTOFF:
+        serial(x, y, np.int64(0), np.int64(n_items), *args)
+        return
+    global _active
+    with _count_lock:
+        _active += 1
+        active = _active
+    try:
+        _run_parallel(serial, parallel, x, y, args, active, n_items)
+    finally:
+        with _count_lock:
+            _active -= 1
+
+
+_count_lock = threading.Lock()
+_active = 0
+_workqueue_lock = threading.Lock()
+_layer_safe = False  # True once numba reports a threadsafe layer (omp, tbb)
+
+
+def _threadsafe_layer() -> bool:
+    """Whether concurrent parallel regions are allowed (False until the layer is known)."""
+    global _layer_safe
+    if not _layer_safe:
+        try:
+            _layer_safe = numba.threading_layer() != "workqueue"
+        except ValueError:  # no parallel region has run yet: the layer is not chosen
+            return False
+    return _layer_safe
+
+
+def _run_parallel(serial, parallel, x, y, args, active: int, n_items: int) -> None:
+    threads = numba.get_num_threads()
+    share = threads if active == 1 else threads // active
+    if share < 1 or (active > 1 and share == 1):
+        serial(x, y, np.int64(0), np.int64(n_items), *args)
+        return
+    if not _threadsafe_layer():
+        if not _workqueue_lock.acquire(blocking=False):
+            serial(x, y, np.int64(0), np.int64(n_items), *args)
+            return
+        try:
+            parallel(x, y, *args, np.int64(threads * tunables.CHUNKS_PER_THREAD))
+        finally:
+            _workqueue_lock.release()
+        return
+    if share == threads:
+        parallel(x, y, *args, np.int64(threads * tunables.CHUNKS_PER_THREAD))
+        return
+    numba.set_num_threads(share)
+    try:
+        parallel(x, y, *args, np.int64(share * tunables.CHUNKS_PER_THREAD))
+    finally:
+        numba.set_num_threads(threads)
+
+
+def locked(kernel, *args):
+    """``kernel(*args)`` for a parallel kernel that cannot fall back to a serial twin.
+
+    Under the workqueue layer it takes the same lock as :func:`launch`, so that
+    no two parallel regions of any kernel family overlap; elsewhere it runs at once.
+    """
+    if _threadsafe_layer():
+        return kernel(*args)
+    with _workqueue_lock:
+        return kernel(*args)
