@@ -98,50 +98,54 @@ def test_the_walk_sees_every_kind_of_import():
     assert "numba" in found  # ``from numba import cuda`` inside require()
 
 
-def test_imports_only_go_down():
-    upward = [
-        f"{module} ({rank(module)}) imports {name} ({rank(name)}) at line {line}"
+def violations(rule) -> list[str]:
+    """Every ``module imports name at line`` for which ``rule(module, name)`` holds."""
+    return [
+        f"{module} imports {name} at line {line}"
         for module in MODULES
         for name, line in imports(module)
-        if name in MODULES and rank(name) > rank(module)
+        if rule(module, name)
     ]
-    assert upward == []
+
+
+def test_imports_only_go_down():
+    assert violations(lambda module, name: name in MODULES and rank(name) > rank(module)) == []
 
 
 def test_kernel_targets_never_import_each_other():
-    crossing = [
-        f"{module} imports {name} at line {line}"
-        for module in MODULES
-        for name, line in imports(module)
-        for a, b in (("cpu", "cuda"), ("cuda", "cpu"))
-        if module.startswith(f"numbadrop.kernels.{a}") and name.startswith(f"numbadrop.kernels.{b}")
-    ]
-    assert crossing == []
+    def crosses(module: str, name: str) -> bool:
+        return any(
+            module.startswith(f"numbadrop.kernels.{a}") and name.startswith(f"numbadrop.kernels.{b}")
+            for a, b in (("cpu", "cuda"), ("cuda", "cpu"))
+        )
+
+    assert violations(crosses) == []
 
 
 def test_numba_cuda_only_under_kernels_cuda():
-    outside = [
-        f"{module} imports {name} at line {line}"
-        for module in MODULES
-        for name, line in imports(module)
-        if (name.startswith(("numba.cuda", "numba_cuda")) or name == "numba.cuda")
-        and not module.startswith("numbadrop.kernels.cuda")
-    ]
-    assert outside == []
+    def outside(module: str, name: str) -> bool:
+        return name.startswith(("numba.cuda", "numba_cuda")) and not module.startswith("numbadrop.kernels.cuda")
+
+    assert violations(outside) == []
 
 
-def test_no_import_cycle():
-    graph = edges()
+def test_the_rules_catch_a_bad_edge():
+    """Each rule flags the edge it forbids (so that an empty list above means something)."""
+    assert rank("numbadrop.kernels.cpu.dropout") < rank("numbadrop.backends.numpy")
+    assert rank("numbadrop._core.geometry") == rank("numbadrop.autograd.tensor") < rank("numbadrop.ops.dropout")
+    assert any("numbadrop.kernels.cuda" in v for v in violations(lambda m, n: n.startswith("numbadrop.kernels.cuda")))
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan's algorithm)."""
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []
     on_stack: set[str] = set()
-    cycles: list[list[str]] = []
-    counter = [0]
+    found: list[list[str]] = []
 
-    def strongconnect(v: str) -> None:  # Tarjan's strongly connected components
-        index[v] = low[v] = counter[0]
-        counter[0] += 1
+    def strongconnect(v: str) -> None:
+        index[v] = low[v] = len(index)
         stack.append(v)
         on_stack.add(v)
         for w in sorted(graph[v]):
@@ -159,12 +163,21 @@ def test_no_import_cycle():
                 if w == v:
                     break
             if len(component) > 1:
-                cycles.append(sorted(component))
+                found.append(sorted(component))
 
     for v in sorted(graph):
         if v not in index:
             strongconnect(v)
-    assert cycles == []
+    return found
+
+
+def test_cycle_finder_finds_a_cycle():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert cycles(graph) == [["a", "b", "c"]]
+
+
+def test_no_import_cycle():
+    assert cycles(edges()) == []
 
 
 @pytest.mark.parametrize("module", sorted(MODULES))

@@ -1,26 +1,8 @@
-"""The base of the optimizers: parameter groups, state, ``zero_grad``, ``state_dict``, and the argument checks.
+"""The base of the optimizers: parameter groups, per-parameter state, ``zero_grad``, ``state_dict``, argument checks.
 
-Each optimizer updates :class:`numbadrop.nn.Parameter` objects in place from
-their ``.grad`` arrays, with the update rules of PyTorch's single-tensor
-(``foreach=False``) implementations, applied in the same order of operations:
-Python-float hyper-parameter arithmetic (bias corrections, step sizes) is done
-in double precision exactly as PyTorch does it, and every array operation is
-done in the parameter's own dtype with the scalar cast to that dtype first.
-The only remaining difference is that PyTorch's CPU kernels fuse some
-multiply-adds (``add(alpha=)``, ``lerp``, ``addcmul``) into FMA instructions,
-which NumPy cannot express; results agree to a few units in the last place.
-
-Examples
---------
->>> import numpy as np
->>> from numbadrop.nn.parameter import Parameter
->>> from numbadrop.optim import SGD
->>> w = Parameter(np.array([1.0, 2.0]))
->>> opt = SGD([w], lr=0.5)
->>> w.grad = np.array([1.0, -1.0])
->>> opt.step()
->>> w.data
-array([0.5, 2.5])
+:class:`Optimizer` holds what every update rule shares; :mod:`numbadrop.optim.sgd`
+and :mod:`numbadrop.optim.adam` hold the rules (see :mod:`numbadrop.optim` for
+how they follow PyTorch's arithmetic).
 """
 
 from __future__ import annotations
