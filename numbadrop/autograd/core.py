@@ -248,8 +248,10 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
     array = np.array(data, dtype=dtype, copy=True)
     if requires_grad and not is_float_dtype(array.dtype):
         raise TypeError(f"only float arrays can require gradients, got dtype {array.dtype}")
-    node = Node("leaf", (), None, array.shape, array.dtype, sink=_GradSlot()) if requires_grad else None
-    return wrap(array, node)
+    if not requires_grad:
+        return wrap(array, None)
+    # The second entry of the version box marks memory a leaf owns: its views share the box.
+    return wrap(array, Node("leaf", (), None, array.shape, array.dtype, sink=_GradSlot()), [0, "leaf"])
 
 
 def _version_box(y: np.ndarray, operands: Iterable[tuple[Any, list[int] | None]]) -> list[int] | None:
@@ -310,10 +312,12 @@ def rebase(t: Tensor, node: Node) -> Tensor:
 
 def _check_not_leaf(t: Tensor) -> None:
     node = t._node
-    if node is not None and not node.parents and node.sink is not None and grad_enabled():
+    leaf = node is not None and not node.parents and node.sink is not None
+    if (leaf or len(t._box) > 1) and grad_enabled():  # the leaf itself, or a view of its memory (x[0:2])
         raise RuntimeError(
-            "an in-place operation on a tensor made with requires_grad=True (a leaf whose .grad backward fills) "
-            "would lose its gradient: compute a new array (y = x * 2), or change it under numbadrop.no_grad()"
+            "an in-place operation on a tensor made with requires_grad=True (a leaf whose .grad backward fills), "
+            f"{'' if leaf else 'through a view of it, '}would lose its gradient: compute a new array (y = x * 2), "
+            "or change it under numbadrop.no_grad()"
         )
 
 
