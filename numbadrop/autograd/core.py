@@ -20,8 +20,9 @@ import numpy as np
 from numbadrop.autograd.graph import Node, backward, grad_enabled
 
 __all__ = [
-    "ADVICE", "Tensor", "any_live", "bump", "check_fresh", "is_float_dtype", "is_float_value", "is_live",
-    "is_recorded", "plain_of", "qualname", "rebase", "record", "source", "strip", "tensor", "unrecorded", "wrap",
+    "ADVICE", "Tensor", "any_live", "bump", "check_fresh", "check_not_leaf", "is_float_dtype", "is_float_value",
+    "is_live", "is_recorded", "plain_of", "qualname", "rebase", "record", "source", "strip", "tensor", "unrecorded",
+    "wrap",
 ]  # fmt: skip
 
 _UNTRACKED = Node("an ndarray method numbadrop does not record", (), None, (), np.dtype(np.float64))
@@ -196,7 +197,13 @@ def plain_of(t: Tensor) -> np.ndarray:
 
 
 def check_fresh(t: Tensor) -> None:
-    if t._ver != t._box[0]:
+    """Raise when ``t``'s memory changed through another view since ``t``'s node was recorded.
+
+    A leaf has no recorded history to contradict (a change under ``no_grad``
+    through a view of it is an update, as in torch).
+    """
+    node = t._node
+    if t._ver != t._box[0] and not (node is not None and not node.parents and node.sink is not None):
         raise RuntimeError(
             "this value's memory was modified in place (through another view of it) after it was computed, "
             "so its recorded history no longer matches its values: compute it again after the in-place change"
@@ -303,14 +310,15 @@ def record(
 
 def rebase(t: Tensor, node: Node) -> Tensor:
     """After an in-place write into ``t``: ``t`` now holds ``node``'s value (a new version)."""
-    _check_not_leaf(t)
+    check_not_leaf(t)
     t._box[0] += 1
     t._ver = t._box[0]
     t._node = node
     return t
 
 
-def _check_not_leaf(t: Tensor) -> None:
+def check_not_leaf(t: Tensor) -> None:
+    """Raise before an in-place write into the memory of a ``requires_grad=True`` leaf (or a view of it)."""
     node = t._node
     leaf = node is not None and not node.parents and node.sink is not None
     if (leaf or len(t._box) > 1) and grad_enabled():  # the leaf itself, or a view of its memory (x[0:2])

@@ -21,6 +21,7 @@ from numbadrop.autograd.core import (
     Tensor,
     any_live,
     bump,
+    check_not_leaf,
     is_float_dtype,
     is_float_value,
     is_live,
@@ -136,6 +137,7 @@ def _ufunc_into(ufunc, method, inputs, operands, plain, outs, kwargs, live) -> A
         check_writable_view(target, f"{name}(..., out=)")
     if ufunc not in registry.UFUNCS or not _CALL_KWARGS.issuperset(kwargs):
         raise unrecorded(f"{name} with out= (in place)")
+    check_not_leaf(target)
     rule = registry.UFUNCS[ufunc]
     target_data = plain_outs[0]
     if rule.keep_inputs:  # the products read the operands: keep copies of the ones being overwritten

@@ -11,6 +11,7 @@ from numbadrop.autograd.core import (
     Tensor,
     bump,
     check_fresh,
+    check_not_leaf,
     is_float_value,
     is_live,
     plain_of,
@@ -104,6 +105,7 @@ def setitem(t: Tensor, key: Any, value: Any) -> None:
         old = t._node
     else:
         check_writable_view(t, "t[key] = value")
+    check_not_leaf(t)
     vshape, vdtype = np.shape(vplain), getattr(vplain, "dtype", None)
     kept = _winners(target.shape, key) if vnode is not None and _fancy(key) else None
     target[key] = vplain
