@@ -382,3 +382,42 @@ def check_case(f: Callable[..., Any], args: tuple[np.ndarray, ...], seed: int = 
             numeric[i] = (loss(*up) - loss(*down)) / (2 * h)
         got = np.zeros_like(a) if leaf.grad is None else leaf.grad
         np.testing.assert_allclose(got, numeric, rtol=1e-5, atol=1e-8 * scale, err_msg=f"argument {k}")
+
+
+# --- compositions: HIPS's remaining functions and NumPy 2's spellings ---------------------------------
+case("rollaxis", lambda x: np.rollaxis(x, 2, 1), rand(2, 3, 4))
+case("hsplit_vsplit_dsplit", lambda x: np.hsplit(x, 2)[1].sum() + np.vsplit(x, 2)[0].sum() * 2 + np.dsplit(x, 3)[2],
+     rand(2, 2, 3))  # fmt: skip
+case("cross", np.cross, rand(4, 3), rand(3))
+case("cross_2d", np.cross, rand(4, 2), rand(4, 2))
+case("cross_axis", lambda a, b: np.cross(a, b, axis=0), rand(3, 2), rand(3, 2))
+case("gradient", np.gradient, rand(5))
+case("gradient_2d", lambda x: np.gradient(x, 0.5, edge_order=2)[1], rand(4, 5))
+case("gradient_axis", lambda x: np.gradient(x, axis=0), rand(4, 3))
+case("nan_to_num", lambda x: np.nan_to_num(np.where(x > 1, np.nan, x)), rand(6))
+case("select", lambda x, y: np.select([x > 0.5, x < -0.5], [x, y], default=2.0), rand(6), rand(6))
+case("real_if_close", np.real_if_close, rand(3))
+case("polyval", np.polyval, rand(3), rand(4))
+case("ediff1d", lambda x: np.ediff1d(x, to_begin=x[:1], to_end=[3.0]), rand(2, 3))
+case("trapezoid", lambda y: np.trapezoid(y, dx=0.5), rand(3, 5))
+case("trapezoid_x", lambda y, x: np.trapezoid(y, x, axis=0), rand(5, 2), np.cumsum(pos(5)))
+case("cumulative_sum", lambda x: np.cumulative_sum(x, axis=1, include_initial=True), rand(2, 3))
+case("cumulative_prod", lambda x: np.cumulative_prod(x), rand(4))
+case("matrix_transpose", np.matrix_transpose, rand(2, 3, 4))
+case("vecdot", np.vecdot, rand(2, 3), rand(3))
+case("matvec", np.matvec, rand(2, 3, 4), rand(4))
+case("vecmat", np.vecmat, rand(3), rand(2, 3, 4))
+case("ldexp", lambda x: np.ldexp(x, np.array([1, -2, 3])), rand(3))
+case("multi_dot", lambda a, b, c: np.linalg.multi_dot([a, b, c]), rand(2, 3), rand(3, 4), rand(4))
+case("matrix_power", lambda a: np.linalg.matrix_power(a, 3), rand(3, 3))
+case("matrix_power_neg", lambda a: np.linalg.matrix_power(a, -2), spd(3))
+case("matrix_power_0", lambda a: np.linalg.matrix_power(a, 0) * a, rand(3, 3))
+case("eigvalsh", np.linalg.eigvalsh, spd(3))
+case("svdvals", np.linalg.svdvals, rand(2, 3, 4))
+case("vector_norm", lambda x: np.linalg.vector_norm(x, axis=(0, 2), ord=3, keepdims=True), rand(2, 3, 2))
+case("vector_norm_all", lambda x: np.linalg.vector_norm(x), rand(2, 3))
+case("matrix_norm", lambda x: np.linalg.matrix_norm(x, ord="nuc"), rand(2, 3, 4))
+case("linalg_spellings", lambda a, b: np.linalg.outer(a[0], b[0]).sum() + np.linalg.trace(a @ b.T)
+     + np.linalg.diagonal(a @ b.T).sum() + np.linalg.tensordot(a, b, axes=2) + np.linalg.matmul(a, b.T).sum()
+     + np.linalg.cross(a, b).sum() + np.linalg.vecdot(a, b).sum() + np.linalg.matrix_transpose(a).sum(),
+     rand(2, 3), rand(2, 3))  # fmt: skip

@@ -19,6 +19,7 @@ array([[3., 1.],
 """
 
 # The rule modules fill the tables of numbadrop.autograd.registry when imported.
+from numbadrop.autograd import compositions as _compositions  # noqa: F401
 from numbadrop.autograd import linalg as _linalg  # noqa: F401
 from numbadrop.autograd import shapes as _shapes  # noqa: F401
 from numbadrop.autograd import statistics as _statistics  # noqa: F401

@@ -59,6 +59,8 @@ def dispatch_ufunc(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) ->
             raise unrecorded(f"{name} (in place)")
         bump(inputs[0])
         return ufunc.at(*plain, **kwargs)
+    if live and method == "__call__" and outs is None and ufunc in registry.FUNCTIONS:  # a gufunc (np.vecdot)
+        return registry.FUNCTIONS[ufunc](*inputs, **kwargs)
     if outs is not None:
         return _ufunc_into(ufunc, method, inputs, operands, plain, outs, kwargs, live)
     result = getattr(ufunc, method)(*plain, **kwargs)

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from numbadrop.autograd import linalg, shapes, statistics, vjps  # noqa: F401  (fill the registry)
+from numbadrop.autograd import compositions, linalg, shapes, statistics, vjps  # noqa: F401  (fill the registry)
 from numbadrop.autograd.core import qualname
 from numbadrop.autograd.registry import CONSTANT_FUNCTIONS, FUNCTIONS, NOTES, REDUCTIONS, REFUSED, UFUNCS
 from numbadrop.autograd.tensor import METHODS
