@@ -245,6 +245,7 @@ X0 = np.random.default_rng(3).uniform(-1.0, 1.0, (3, 4))
 SETTINGS = settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
 @SETTINGS
 @given(PROGRAMS)
 def test_random_program_matches_finite_differences(blocks):
@@ -269,6 +270,7 @@ def test_every_block_is_drawn_or_listed():
 
 
 # --- the registry: every rule exercised, the documentation's table current ------------------------------
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_every_rule_in_the_registry_is_exercised(monkeypatch):
     hits: set = set()
 
