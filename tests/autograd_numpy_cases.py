@@ -420,3 +420,9 @@ case("linalg_spellings", lambda a, b: np.linalg.outer(a[0], b[0]).sum() + np.lin
      + np.linalg.diagonal(a @ b.T).sum() + np.linalg.tensordot(a, b, axes=2) + np.linalg.matmul(a, b.T).sum()
      + np.linalg.cross(a, b).sum() + np.linalg.vecdot(a, b).sum() + np.linalg.matrix_transpose(a).sum(),
      rand(2, 3), rand(2, 3))  # fmt: skip
+case("keyword_calls", lambda x: np.tile(A=x, reps=(2, 1))[1:3] + np.flip(m=x, axis=0).sum() + np.rot90(m=x).sum()
+     + np.repeat(a=x, repeats=2, axis=0)[::2] + np.roll(a=x, shift=1) + np.sum(a=x, axis=0)
+     + np.transpose(a=x, axes=(1, 0)).T + np.reshape(x, shape=(2, 2)) + np.squeeze(a=x)
+     + np.swapaxes(a=x, axis1=0, axis2=1).T, rand(2, 2))  # fmt: skip
+case("unbound_methods", lambda x: np.ndarray.prod(x, axis=0) + np.ndarray.mean(x) + np.ndarray.max(x)
+     + np.ndarray.var(x) + np.ndarray.std(x, axis=1), rand(2, 2))  # fmt: skip

@@ -28,9 +28,6 @@ def _extremum_vjp(g: np.ndarray, ans: Any, x: np.ndarray, axis: Any, keepdims: b
     return expand(g, x.ndim, axis, keepdims) * share
 
 
-REDUCTIONS.update({np.add: (_sum_vjp, False), np.maximum: (_extremum_vjp, True), np.minimum: (_extremum_vjp, True)})
-
-
 def no_out(name: str, out: Any = None, **unsupported: Any) -> None:
     """Refuse ``out=`` (and the named arguments given) of a function of a recorded value."""
     given = sorted(k for k, v in unsupported.items() if v is not None and v is not np._NoValue and v is not True)
@@ -121,16 +118,30 @@ def _prod(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, wher
     no_out("np.prod", out, initial=initial, where=where)
 
     def vjp(g, y, x):
-        axes = axes_of(axis, x.ndim)
-        if x.ndim == 0:
-            return (g,)
-        others = _others_product(_to_last(x, axes))
-        kept = [x.shape[i] for i in range(x.ndim) if i not in axes]
-        moved_shape = (*kept, *(x.shape[i] for i in axes))
-        others = np.moveaxis(others.reshape(moved_shape), tuple(range(len(kept), x.ndim)), axes)
-        return (expand(g, x.ndim, axis, keepdims) * others,)
+        return (_product_vjp(g, y, x, axis, keepdims),)
 
     return apply("np.prod", lambda x: np.prod(x, axis=axis, dtype=dtype, keepdims=keepdims), (a,), vjp)
+
+
+def _product_vjp(g: np.ndarray, ans: Any, x: np.ndarray, axis: Any, keepdims: bool) -> np.ndarray:
+    """``np.multiply.reduce`` (what ``ndarray.prod`` runs): the product of the others, exact with zeros."""
+    if x.ndim == 0:
+        return np.asarray(g)
+    axes = axes_of(axis, x.ndim)
+    others = _others_product(_to_last(x, axes))
+    kept = [x.shape[i] for i in range(x.ndim) if i not in axes]
+    others = np.moveaxis(others.reshape((*kept, *(x.shape[i] for i in axes))), tuple(range(len(kept), x.ndim)), axes)
+    return expand(g, x.ndim, axis, keepdims) * others
+
+
+REDUCTIONS.update(
+    {
+        np.add: (_sum_vjp, False),
+        np.maximum: (_extremum_vjp, True),
+        np.minimum: (_extremum_vjp, True),
+        np.multiply: (_product_vjp, True),
+    }
+)
 
 
 def _scan_axis(x: np.ndarray, axis: Any) -> tuple[np.ndarray, int]:

@@ -185,9 +185,12 @@ def _array_split(ary, indices_or_sections, axis=0):
 
 
 # --- element moves: each result element is one input element (or a sum of them) -----------------
-def _mover(name: str, fn: Any) -> Any:
-    def impl(a, *args, **kwargs):
-        return _moved(name, a, lambda x: fn(x, *args, **kwargs))
+def _mover(name: str, fn: Any, first: str = "a") -> Any:
+    """The rule of ``fn(a, ...)``, an element move; ``first`` is the name NumPy gives ``a`` (keyword calls)."""
+
+    def impl(*args, **kwargs):
+        a, rest = (args[0], args[1:]) if args else (kwargs.pop(first), ())
+        return _moved(name, a, lambda x: fn(x, *rest, **kwargs))
 
     return impl
 
@@ -281,10 +284,10 @@ for _func, _impl, _notes in (
     (np.copy, _copy, ""), (np.concatenate, concatenate, "np.r_/np.c_ too"), (np.stack, _stack, ""),
     (np.vstack, _vstack, ""), (np.hstack, _hstack, ""), (np.dstack, _dstack, ""),
     (np.column_stack, _column_stack, ""), (np.split, _split, ""), (np.array_split, _array_split, ""),
-    (np.repeat, _mover("np.repeat", np.repeat), _MOVES), (np.tile, _mover("np.tile", np.tile), _MOVES),
-    (np.roll, _mover("np.roll", np.roll), ""), (np.flip, _mover("np.flip", np.flip), ""),
-    (np.fliplr, _mover("np.fliplr", np.fliplr), ""), (np.flipud, _mover("np.flipud", np.flipud), ""),
-    (np.rot90, _mover("np.rot90", np.rot90), ""),
+    (np.repeat, _mover("np.repeat", np.repeat), _MOVES), (np.tile, _mover("np.tile", np.tile, "A"), _MOVES),
+    (np.roll, _mover("np.roll", np.roll), ""), (np.flip, _mover("np.flip", np.flip, "m"), ""),
+    (np.fliplr, _mover("np.fliplr", np.fliplr, "m"), ""), (np.flipud, _mover("np.flipud", np.flipud, "m"), ""),
+    (np.rot90, _mover("np.rot90", np.rot90, "m"), ""),
     (np.pad, _pad, "modes constant, edge, reflect, symmetric, wrap; others refused"),
     (np.append, _append, ""), (np.take, _take, "repeated indices add up"),
     (np.take_along_axis, _take_along_axis, "repeated indices add up"),
