@@ -331,6 +331,7 @@ REFUSED: list[tuple[str, Callable[..., Any], tuple[np.ndarray, ...], str]] = [
     ("accumulate", lambda x: np.add.accumulate(x), (rand(3),), "np.add.accumulate"),
     ("sort_inplace", lambda x: (x * 1).sort(), (rand(3),), "ndarray.sort"),
     ("flat_set", lambda x: _flat_set(x), (rand(3),), "ndarray.flat"),
+    ("sum_where_none", lambda x: np.sum(x, where=None), (rand(3),), "np.sum"),
 ]
 
 
@@ -426,3 +427,13 @@ case("keyword_calls", lambda x: np.tile(A=x, reps=(2, 1))[1:3] + np.flip(m=x, ax
      + np.swapaxes(a=x, axis1=0, axis2=1).T, rand(2, 2))  # fmt: skip
 case("unbound_methods", lambda x: np.ndarray.prod(x, axis=0) + np.ndarray.mean(x) + np.ndarray.max(x)
      + np.ndarray.var(x) + np.ndarray.std(x, axis=1), rand(2, 2))  # fmt: skip
+case("einsum_batch_diag", lambda a: np.einsum("bii->b", a), rand(2, 3, 3))
+case("einsum_repeat_out", lambda a, b: np.einsum("ii,ij->j", a, b), rand(3, 3), rand(3, 2))
+case("solve_batch_vec", np.linalg.solve, spd(2, (3,)), rand(3, 2, 1))
+case("average_returned", lambda x, w: np.average(x, weights=w, returned=True)[1] * np.average(x, weights=w), rand(3),
+     pos(3))  # fmt: skip
+case("kron_3d", np.kron, rand(2, 1, 2), rand(2, 2))
+case("pinv_batch", np.linalg.pinv, rand(2, 3, 2))
+case("prod_axis_tuple", lambda x: np.prod(x, axis=(0, 2)), rand(2, 3, 2))
+case("iter_rows", lambda x: sum(r * r for r in x), rand(3, 2))
+case("builtins", lambda x: abs(x) + min(x[0], x[1]) + max(x[0], x[1]) ** 2, rand(2))

@@ -30,7 +30,7 @@ def _extremum_vjp(g: np.ndarray, ans: Any, x: np.ndarray, axis: Any, keepdims: b
 
 def no_out(name: str, out: Any = None, **unsupported: Any) -> None:
     """Refuse ``out=`` (and the named arguments given) of a function of a recorded value."""
-    given = sorted(k for k, v in unsupported.items() if v is not None and v is not np._NoValue and v is not True)
+    given = sorted(k for k, v in unsupported.items() if v is not np._NoValue and not (k == "where" and v is True))
     if out is not None or given:
         raise TypeError(
             f"{name} of a recorded value supports no {['out', *given] if out is not None else given} argument: "
@@ -50,24 +50,28 @@ def _count(a: Any, axis: Any) -> int:
     return int(np.prod([shape[i] for i in axes_of(axis, len(shape))]))
 
 
-def _sum(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
+def _sum(a, axis=None, dtype=None, out=None, keepdims=False, initial=np._NoValue, where=np._NoValue):
     no_out("np.sum", out, initial=initial, where=where)
     return _reduce(np.add, a, axis, keepdims, dtype)
 
 
-def _mean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=None):
+def _mean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=np._NoValue):
     no_out("np.mean", out, where=where)
     return _reduce(np.add, a, axis, keepdims, dtype) / _count(a, axis)
 
 
-def _var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None, mean=None, correction=None):
+def _var(
+    a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=np._NoValue, mean=np._NoValue, correction=None
+):
     no_out("np.var", out, where=where, mean=mean)
     ddof = ddof if correction is None else correction
     centred = a - _mean(a, axis, dtype, keepdims=True)
     return _sum(centred * centred, axis, keepdims=keepdims) / max(_count(a, axis) - ddof, 0)
 
 
-def _std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None, mean=None, correction=None):
+def _std(
+    a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=np._NoValue, mean=np._NoValue, correction=None
+):
     """The standard deviation; its gradient is 0 where it is 0 (a length-1 axis, constant values)."""
     no_out("np.std", out, where=where, mean=mean)
     ddof = ddof if correction is None else correction
@@ -84,12 +88,12 @@ def _std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=No
     return apply("np.std", f, (a,), vjp, reads_output=True)
 
 
-def _max(a, axis=None, out=None, keepdims=False, initial=None, where=None):
+def _max(a, axis=None, out=None, keepdims=False, initial=np._NoValue, where=np._NoValue):
     no_out("np.max", out, initial=initial, where=where)
     return _reduce(np.maximum, a, axis, keepdims)
 
 
-def _min(a, axis=None, out=None, keepdims=False, initial=None, where=None):
+def _min(a, axis=None, out=None, keepdims=False, initial=np._NoValue, where=np._NoValue):
     no_out("np.min", out, initial=initial, where=where)
     return _reduce(np.minimum, a, axis, keepdims)
 
@@ -114,7 +118,7 @@ def _others_product(x: np.ndarray) -> np.ndarray:
     return left * right
 
 
-def _prod(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
+def _prod(a, axis=None, dtype=None, out=None, keepdims=False, initial=np._NoValue, where=np._NoValue):
     no_out("np.prod", out, initial=initial, where=where)
 
     def vjp(g, y, x):
@@ -223,12 +227,12 @@ def _nan_filled(a: Any, fill: float) -> Any:
     return np.where(np.isnan(value(a)), fill, a)
 
 
-def _nansum(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
+def _nansum(a, axis=None, dtype=None, out=None, keepdims=False, initial=np._NoValue, where=np._NoValue):
     no_out("np.nansum", out, initial=initial, where=where)
     return _sum(_nan_filled(a, 0.0), axis, dtype, keepdims=keepdims)
 
 
-def _nanprod(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
+def _nanprod(a, axis=None, dtype=None, out=None, keepdims=False, initial=np._NoValue, where=np._NoValue):
     no_out("np.nanprod", out, initial=initial, where=where)
     return _prod(_nan_filled(a, 1.0), axis, dtype, keepdims=keepdims)
 
@@ -245,12 +249,14 @@ def _nan_count(a: Any, axis: Any, keepdims: bool) -> np.ndarray:
     return np.sum(~np.isnan(value(a)), axis=axis, keepdims=keepdims)
 
 
-def _nanmean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=None):
+def _nanmean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=np._NoValue):
     no_out("np.nanmean", out, where=where)
     return _sum(_nan_filled(a, 0.0), axis, dtype, keepdims=keepdims) / _nan_count(a, axis, keepdims)
 
 
-def _nanvar(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None, mean=None, correction=None):
+def _nanvar(
+    a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=np._NoValue, mean=np._NoValue, correction=None
+):
     no_out("np.nanvar", out, where=where, mean=mean)
     ddof = ddof if correction is None else correction
     centred = _nan_filled(a - _nanmean(a, axis, dtype, keepdims=True), 0.0)
@@ -258,16 +264,18 @@ def _nanvar(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where
     return _sum(centred * centred, axis, keepdims=keepdims) / count
 
 
-def _nanstd(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None, mean=None, correction=None):
+def _nanstd(
+    a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=np._NoValue, mean=np._NoValue, correction=None
+):
     return np.sqrt(_nanvar(a, axis, dtype, out, ddof, keepdims, where=where, mean=mean, correction=correction))
 
 
-def _nanmax(a, axis=None, out=None, keepdims=False, initial=None, where=None):
+def _nanmax(a, axis=None, out=None, keepdims=False, initial=np._NoValue, where=np._NoValue):
     no_out("np.nanmax", out, initial=initial, where=where)
     return _max(_nan_filled(a, -np.inf), axis, keepdims=keepdims)
 
 
-def _nanmin(a, axis=None, out=None, keepdims=False, initial=None, where=None):
+def _nanmin(a, axis=None, out=None, keepdims=False, initial=np._NoValue, where=np._NoValue):
     no_out("np.nanmin", out, initial=initial, where=where)
     return _min(_nan_filled(a, np.inf), axis, keepdims=keepdims)
 
