@@ -264,6 +264,25 @@ def test_random_program_matches_torch(blocks):
     np.testing.assert_allclose(x.grad, xt.grad.numpy(), rtol=1e-9, atol=1e-11 * (1 + np.abs(xt.grad.numpy()).max()))
 
 
+#: Slight changes of an input (its domain is kept) and maps of an output, to compose with any case.
+BEFORE = [lambda a: a, lambda a: a * (1 + 0.01 * np.cos(a)), lambda a: a + 0.01 * np.tanh(a)]
+AFTER = [lambda y: y, np.tanh, lambda y: np.sin(y) * y, lambda y: np.exp(np.tanh(y))]
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@SETTINGS
+@given(st.sampled_from(range(len(CASES))), st.sampled_from(range(len(BEFORE))), st.sampled_from(range(len(AFTER))))
+def test_any_case_composed_with_other_operations(index, before, after):
+    _, f, args = CASES[index]
+
+    def program(*values):
+        result = f(*[BEFORE[before](v) for v in values])
+        items = result if isinstance(result, (tuple, list)) else (result,)
+        return tuple(AFTER[after](r) for r in items if np.asarray(r).dtype.kind == "f")
+
+    check_case(program, args)
+
+
 def test_every_block_is_drawn_or_listed():
     names = [b[0] for b in BLOCKS]
     assert len(set(names)) == len(names)
