@@ -35,7 +35,7 @@ extensions = [
 ]
 
 templates_path = ["_templates"]
-exclude_patterns = ["_build", "examples", "perf", "figures", "auto_examples/*.ipynb", "auto_examples/*.py", "**.zip"]
+exclude_patterns = ["_build", "examples", "perf", "figures", "auto_examples/*.ipynb", "auto_examples/*.py", "**.zip", "autodiff_table.rst"]
 default_role = "autolink"
 pygments_style = "sphinx"
 nitpicky = False

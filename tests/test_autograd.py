@@ -290,17 +290,16 @@ def test_backward_twice_raises_unless_retained():
 
 # --- never silent ------------------------------------------------------------------------
 UNSUPPORTED = {
-    "np.sort": lambda h: np.sort(h),
-    "np.cumsum": lambda h: np.cumsum(h),
-    "np.prod": lambda h: np.prod(h),
+    "np.percentile": lambda h: np.percentile(h, 50),
+    "np.convolve": lambda h: np.convolve(h[0], h[1]),
     "np.median": lambda h: np.median(h),
-    "np.einsum": lambda h: np.einsum("ij->j", h),
+    "np.linalg.eig": lambda h: np.linalg.eig(h[:, :2] @ h[:, :2].T),
     "np.multiply.accumulate": lambda h: np.multiply.accumulate(h),
-    "np.arctan": lambda h: np.arctan(h),
+    "np.frexp": lambda h: np.frexp(h),
     "ndarray.sort": lambda h: h.sort(),
     "ndarray.fill": lambda h: h.fill(0),
-    "ndarray.take": lambda h: h.take([0, 1]),
-    "ndarray.diagonal": lambda h: h.diagonal(),
+    "ndarray.partition": lambda h: h.partition(1),
+    "ndarray.put": lambda h: h.put(0, 1.0),
     "np.copyto": lambda h: np.copyto(h, 0.0),
 }
 
@@ -319,7 +318,7 @@ def test_unsupported_operation_raises_with_its_name(name):
 
 def test_operations_without_gradient_return_plain_arrays():
     h = Residual()(data())
-    for result in (h > 0, np.isnan(h), h.argmax(axis=1), np.round(h), np.floor(h), np.unique(h)):
+    for result in (h > 0, np.isnan(h), h.argmax(axis=1), np.round(h), np.floor(h)):
         assert type(result) is not autograd.Tensor
     assert np.allclose(h, h.detach())
 

@@ -18,7 +18,12 @@ array([[3., 1.],
        [3., 3.]])
 """
 
-from numbadrop.autograd import vjps as _vjps  # noqa: F401  (fills the rule tables)
+# The rule modules fill the tables of numbadrop.autograd.registry when imported.
+from numbadrop.autograd import compositions as _compositions  # noqa: F401
+from numbadrop.autograd import linalg as _linalg  # noqa: F401
+from numbadrop.autograd import shapes as _shapes  # noqa: F401
+from numbadrop.autograd import statistics as _statistics  # noqa: F401
+from numbadrop.autograd import vjps as _vjps  # noqa: F401
 from numbadrop.autograd.graph import (
     Node,
     backward,

@@ -339,6 +339,7 @@ def backward(
     for node, grad in roots:
         _accumulate(grads, node, grad)
     collected: dict[Node, np.ndarray] = {}
+    sinks: list[tuple[Any, np.ndarray]] = []  # added at the end: a backward that raises writes no .grad
     for node in order:
         grad = grads.pop(node, None)
         if node not in needed or grad is None:
@@ -347,7 +348,7 @@ def backward(
             if node in want_set:
                 collected[node] = grad
             if node.sink is not None and node not in stop_set:
-                node.sink.add(grad)
+                sinks.append((node.sink, grad))
             continue
         needs = tuple(p is not None and p in needed for p in node.parents)
         previous = getattr(_state, "needs", None)
@@ -369,6 +370,8 @@ def backward(
             node.backprop = None
             node.saved = ()
             node.consumed = True
+    for sink, grad in sinks:
+        sink.add(grad)
     return collected
 
 

@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 import numpy as np
 
 from numbadrop.autograd import graph
+from numbadrop.autograd.core import Tensor, rebase, record, source, wrap
 from numbadrop.autograd.graph import Node, grad_enabled
-from numbadrop.autograd.tensor import Tensor, rebase, record, source, wrap
 
 __all__ = ["primitive"]
 

@@ -14,7 +14,10 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CONSTANT_FUNCTIONS", "FUNCTIONS", "REDUCTIONS", "UFUNCS", "UfuncRule", "defvjp", "unbroadcast"]
+__all__ = [
+    "CONSTANT_FUNCTIONS", "FUNCTIONS", "NOTES", "REDUCTIONS", "REFUSED", "UFUNCS", "UfuncRule", "defun", "defvjp",
+    "refuse", "unbroadcast",
+]  # fmt: skip
 
 Vjp = Callable[..., Any]
 
@@ -44,11 +47,31 @@ FUNCTIONS: dict[Callable[..., Any], Callable[..., Any]] = {}
 CONSTANT_FUNCTIONS: set[Any] = set()
 
 
-def defvjp(ufunc: np.ufunc, *vjps: Vjp, keep_inputs: bool = True, keep_output: bool = False) -> None:
+#: Function or ufunc -> what the table of the documentation says of it (ties, kinks, what is refused).
+NOTES: dict[Any, str] = {}
+#: Functions refused on a recorded value with a reason (the generic message covers the others).
+REFUSED: dict[Any, str] = {}
+
+
+def defvjp(ufunc: np.ufunc, *vjps: Vjp, keep_inputs: bool = True, keep_output: bool = False, notes: str = "") -> None:
     """Register the vector-Jacobian products of ``ufunc``, one per argument."""
     if len(vjps) != ufunc.nin:
         raise ValueError(f"{ufunc.__name__} takes {ufunc.nin} arguments, got {len(vjps)} products")
     UFUNCS[ufunc] = UfuncRule(vjps, keep_inputs, keep_output)
+    if notes:
+        NOTES[ufunc] = notes
+
+
+def defun(func: Callable[..., Any], impl: Callable[..., Any], notes: str = "") -> None:
+    """Register ``impl`` (built from recorded operations, or recording its own node) for the NumPy ``func``."""
+    FUNCTIONS[func] = impl
+    if notes:
+        NOTES[func] = notes
+
+
+def refuse(func: Callable[..., Any], why: str) -> None:
+    """Record why ``func`` of a recorded value raises (its ``TypeError`` and the documentation say it)."""
+    REFUSED[func] = why
 
 
 def unbroadcast(grad: np.ndarray, shape: tuple[int, ...], dtype: np.dtype | None = None) -> np.ndarray:
