@@ -1,4 +1,4 @@
-"""numbadrop against NumPy, torch and a plain copy, side by side, in one process.
+"""numbadrop against NumPy, torch and a plain copy, side by side (training steps: each library in its own process).
 
 Prints the machine, then one table: the median time of each case for each
 peer (``--repeat`` timed runs after warm-up), the ratios, and whether the
@@ -16,7 +16,12 @@ call after it: 46 ms again). Targets:
   p = 0.5: at least 5x faster than the NumPy line, at least 30x faster than
   torch, at most 3x ``np.copyto`` (the memory-bandwidth floor);
 * ``dropout2d`` on (64, 256, 64, 64) float32: at most 1.5x ``np.copyto``;
-* forward of a (32, 256) float32 activation: at most 20 microseconds.
+* forward of a (32, 256) float32 activation: at most 20 microseconds;
+* training steps (DropoutNet, residual MLP): numbadrop and torch each in a
+  fresh process (``asv_bench/process_steps.py``): two libraries with thread
+  pools slow each other down in one process, by an amount that depends on
+  the import order. The "mixed" rows time each library in a process that also
+  imported the other, in both orders.
 
 Usage (from the repository root)::
 
@@ -34,6 +39,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import gc
+import json
 import os
 import platform
 import statistics
@@ -42,6 +48,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numba
 import numpy as np
@@ -360,43 +367,86 @@ def small_forward_section(args) -> list[Case]:
     return [Case(f"forward {_tag(shape)}", median_times(peers, args.repeat, args.order), "µs", targets)]
 
 
-def _training_step_case(name: str, make: Callable[[str], Callable[[], object]], args, targets) -> Case:
-    """Median time of one training step of each peer (numbadrop and torch), same thread count."""
-    from benchmarks.mlp import limit_blas_threads
+def _process_step(peer: str, model: str, other: str | None = None, order: str = "first", steps: int = 25) -> float:
+    """Median seconds of one training step of ``peer`` in a fresh process (``asv_bench/process_steps.py``).
 
-    limit = limit_blas_threads(numba.get_num_threads())  # numbadrop's matmuls: the same threads as torch's
-    peers = {"numbadrop": make("numbadrop"), "numpy": None, "torch": None, "copy": None}
-    if torch is not None:
-        peers["torch"] = make("torch")
-    for fn in peers.values():
-        if fn is not None:
-            fn()
-    seconds = median_times(peers, max(args.repeat, 15), args.order)
-    del limit
+    ``other`` is the library imported beside it (``order="first"``: before it;
+    ``"after"``: after it, with one step run so that its thread pool exists).
+    """
+    script = Path(__file__).with_name("process_steps.py")
+    cmd = [sys.executable, str(script), "run", "--peer", peer, "--model", model, "--steps", str(steps)]
+    if other:
+        cmd += ["--with", other, "--order", order]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.splitlines()[-1])["median_s"]
+
+
+def _process_cases(model: str, cases: list[tuple[str, str | None, str]], args) -> dict[tuple, float | None]:
+    """Median over ``--rounds`` of each ``(peer, other, order)`` case, each run in its own process, in alternation."""
+    rounds = max(3, args.repeat // 3)
+    samples: dict[tuple, list[float]] = {case: [] for case in cases}
+    for _ in range(rounds):
+        for case in cases:
+            peer, other, order = case
+            if "torch" in (peer, other) and torch is None:
+                continue
+            samples[case].append(_process_step(peer, model, other, order))
+    return {case: (statistics.median(v) if v else None) for case, v in samples.items()}
+
+
+def _training_step_case(name: str, model: str, args, targets) -> Case:
+    """Median time of one training step of numbadrop and of torch, each alone in its own process."""
+    medians = _process_cases(model, [("numbadrop", None, "-"), ("torch", None, "-")], args)
+    seconds = dict.fromkeys(PEERS)
+    seconds["numbadrop"], seconds["torch"] = medians[("numbadrop", None, "-")], medians[("torch", None, "-")]
     return Case(name, seconds, "µs", targets)
 
 
 def mlp_step_section(args) -> list[Case]:
     """One training step (forward, loss, backward, SGD) of DropoutNet 784-256-256-10, batch 128.
 
-    Target: at most 0.75x torch's time (torch/numbadrop >= 1.33).
+    Each library alone in its own process. Target: at most 0.75x torch's time (torch/numbadrop >= 1.33).
     """
-    from benchmarks.mlp import make_step
-
     return [
-        _training_step_case("MLP train step (128, 784) f32", make_step, args, [Target("torch/numbadrop", ">=", 1.33)])
+        _training_step_case(
+            "MLP train step (128, 784) f32", "dropoutnet", args, [Target("torch/numbadrop", ">=", 1.33)]
+        )
     ]
 
 
 def residual_mlp_section(args) -> list[Case]:
     """One AdamW step with ``loss.backward()`` of a residual MLP (width 512, 4 dropout blocks, batch 256).
 
-    Target: at most 0.9x torch's time (torch/numbadrop >= 1.11).
+    Each library alone in its own process. Target: at most 0.8x torch's time (torch/numbadrop >= 1.25).
     """
-    from benchmarks.mlp import make_residual_step
+    targets = [Target("torch/numbadrop", ">=", 1.25)]
+    return [_training_step_case("residual MLP step (256, 512) f32", "residual", args, targets)]
 
-    targets = [Target("torch/numbadrop", ">=", 1.11)]
-    return [_training_step_case("residual MLP step (256, 512) f32", make_residual_step, args, targets)]
+
+def mixed_process_section(args) -> list[Case]:
+    """The residual step of each library in a process that also imported the other, in both import orders.
+
+    The numbadrop and torch columns hold each library's own step; ``numbadrop/copy`` is not
+    used. The target (each library at most 1.15x its time alone) is judged against the
+    alone medians measured here in the same rounds.
+    """
+    cases = [
+        (peer, other, order)
+        for peer, other in (("numbadrop", "torch"), ("torch", "numbadrop"))
+        for order in ("-", "first", "after")
+    ]
+    medians = _process_cases("residual", [(p, None if o == "-" else q, o) for p, q, o in cases], args)
+    rows = []
+    for order, label in (("first", "the other imported first"), ("after", "the other imported after")):
+        seconds = dict.fromkeys(PEERS)
+        for peer, other in (("numbadrop", "torch"), ("torch", "numbadrop")):
+            seconds[peer] = medians[(peer, other, order)]
+            alone = medians[(peer, None, "-")]
+            mixed = medians[(peer, other, order)]
+            if alone and mixed:
+                label += f"; {peer} x{mixed / alone:.2f} alone"
+        rows.append(Case(f"residual step, mixed ({label})", seconds, "µs"))
+    return rows
 
 
 #: The sections of the table, in order: each is a function ``(args) -> list[Case]``.
@@ -410,6 +460,7 @@ SECTIONS: list[Callable[[argparse.Namespace], list[Case]]] = [
     small_forward_section,
     mlp_step_section,
     residual_mlp_section,
+    mixed_process_section,
 ]
 
 

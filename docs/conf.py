@@ -62,7 +62,13 @@ plot_formats = [("png", 110)]
 class GalleryOrder:
     """Sort key of the gallery: from masks to training, not alphabetical."""
 
-    ORDER = ("plot_dropout_masks.py", "plot_keep_rate.py", "plot_training_curves.py", "plot_mc_dropout.py")
+    ORDER = (
+        "plot_dropout_masks.py",
+        "plot_keep_rate.py",
+        "plot_training_curves.py",
+        "plot_mc_dropout.py",
+        "plot_torch_digits.py",
+    )
 
     def __init__(self, src_dir: str) -> None:
         self.src_dir = src_dir

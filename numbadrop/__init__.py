@@ -4,15 +4,6 @@ Every mask follows one public contract (counter-based Philox4x32-10), so the
 same seed gives the same mask on any thread count, strides or chunking.
 """
 
-import os as _os
-
-# Numba's OpenMP workers (GNU OpenMP's default policy) spin for a while after each parallel kernel.
-# Next to BLAS's own threads -- the matrix products of a training step -- they starve each other on
-# few cores (a residual-MLP step took 3x longer on 2 cores). Workers that sleep cost nothing
-# measurable per kernel. Set before numba loads its OpenMP pool (on the first parallel kernel);
-# a value the user set is kept.
-_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 from numbadrop import autograd, nn, optim  # noqa: F401  (subpackages as attributes, like torch.nn and torch.optim)
 from numbadrop.functional import (
     DropBlockState,

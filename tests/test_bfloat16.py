@@ -96,6 +96,7 @@ def test_channel_functions_and_backward(fn, shape, axes):
 
 
 def test_inplace_and_parallel_kernel(monkeypatch):
+    monkeypatch.setattr(_tunables, "SERIAL_CUTOFF", 1 << 16)
     x = data((5, 70_001), 8)  # above the serial cutoff: the parallel kernel
     assert x.size > _tunables.SERIAL_CUTOFF
     want = naive.dropout_bfloat16(bits(x), 0.3, 1)

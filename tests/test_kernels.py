@@ -102,7 +102,8 @@ SHAPES = {
 }
 SHAPES["alpha_dropout"] = SHAPES["dropout"]
 
-#: Shapes above SERIAL_CUTOFF (65536 elements), so that the parallel kernel runs.
+#: Shapes above 65536 elements: the tests that use them set SERIAL_CUTOFF to that, so that the parallel kernel runs.
+PARALLEL_FROM = 1 << 16
 LARGE = {
     "dropout": (70_003,),
     "dropout1d": (3, 11, 2_111),
@@ -111,7 +112,7 @@ LARGE = {
     "alpha_dropout": (3, 257, 97),
     "feature_alpha_dropout": (2, 5, 3, 2_243),
 }
-assert all(math.prod(s) > _tunables.SERIAL_CUTOFF for s in LARGE.values())
+assert all(math.prod(s) > PARALLEL_FROM for s in LARGE.values())
 
 
 def call(name, x, p, **kwargs):
@@ -238,8 +239,9 @@ def test_matches_naive_over_layouts(name, dtype, layout):
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("name", list(FUNCS))
-def test_matches_naive_parallel_path(name, dtype):
+def test_matches_naive_parallel_path(name, dtype, monkeypatch):
     """Larger than SERIAL_CUTOFF: the prange kernel runs, contiguous and strided."""
+    monkeypatch.setattr(_tunables, "SERIAL_CUTOFF", PARALLEL_FROM)
     rng = np.random.default_rng(3)
     shape = LARGE[name]
     for layout in ["C", "mixed"]:
@@ -466,7 +468,8 @@ def test_p_near_one_drops_all_but_top_words():
 @pytest.mark.parametrize("layout", ["C", "F", "reversed", "mixed"])
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("name", list(FUNCS))
-def test_inplace_writes_into_x(name, dtype, layout):
+def test_inplace_writes_into_x(name, dtype, layout, monkeypatch):
+    monkeypatch.setattr(_tunables, "SERIAL_CUTOFF", PARALLEL_FROM)  # LARGE runs the parallel kernel
     rng = np.random.default_rng(5)
     for shape in [SHAPES[name][-1], LARGE[name]]:
         x = make_view(rng, shape, dtype, layout)

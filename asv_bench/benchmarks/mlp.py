@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -166,3 +170,34 @@ class ResidualMLPTrainingStep(MLPTrainingStep):
     """Residual MLP, width 512, 4 dropout blocks, batch 256, float32: one AdamW step with ``loss.backward()``."""
 
     make = staticmethod(make_residual_step)
+
+
+class TrainingStepOwnProcess:
+    """Median ms of one training step, timed in a fresh process by ``asv_bench/process_steps.py``.
+
+    This module imports numbadrop and torch together, and two libraries with
+    thread pools slow each other in one process; the ``time_`` benchmarks above
+    therefore read each library's step as it runs beside the other. These rows
+    time each library alone (``company="alone"``) or in a process that also
+    imported the other before (``"first"``) or after it (``"after"``).
+    """
+
+    params = (("numbadrop", "torch"), ("dropoutnet", "residual"), ("alone", "first", "after"))
+    param_names = ("peer", "model", "company")
+    timeout = 300
+    number = 1
+    repeat = 1
+
+    def setup(self, peer: str, model: str, company: str) -> None:
+        if "torch" in (peer, company) or company != "alone":
+            require_torch()
+
+    def track_step_ms(self, peer: str, model: str, company: str) -> float:
+        script = Path(__file__).resolve().parents[1] / "process_steps.py"
+        cmd = [sys.executable, str(script), "run", "--peer", peer, "--model", model, "--steps", "25"]
+        if company != "alone":
+            cmd += ["--with", "torch" if peer == "numbadrop" else "numbadrop", "--order", company]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        return json.loads(out.splitlines()[-1])["median_s"] * 1e3
+
+    track_step_ms.unit = "ms"

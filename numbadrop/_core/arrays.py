@@ -24,6 +24,24 @@ def is_torch(x: object) -> bool:
     return torch is not None and isinstance(x, torch.Tensor)
 
 
+def refuse_torch(*groups: object) -> None:
+    """TypeError when a torch tensor is among ``groups`` (values, or lists of them) that meet a recorded value.
+
+    numbadrop's graph (:mod:`numbadrop.autograd`) and torch's cannot see each
+    other's gradients, so a value of one never enters the other's arithmetic.
+    """
+    if sys.modules.get("torch") is None:
+        return
+    for group in groups:
+        for value in group if isinstance(group, (list, tuple)) else (group,):
+            if any(is_torch(v) for v in (value if isinstance(value, (list, tuple)) else (value,))):
+                raise TypeError(
+                    "numbadrop.autograd values and torch tensors cannot be mixed: neither graph would see the "
+                    "other's gradient. Use torch tensors with numbadrop's functions (recorded by torch.autograd) "
+                    "or NumPy arrays with numbadrop.autograd, not both"
+                )
+
+
 def is_dask(x: object) -> bool:
     """True for a ``dask.array.Array`` (Dask is not imported to ask)."""
     da = sys.modules.get("dask.array")

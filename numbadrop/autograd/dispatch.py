@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from numbadrop._core.arrays import refuse_torch
 from numbadrop.autograd import registry
 from numbadrop.autograd.core import (
     ADVICE,
@@ -47,6 +48,7 @@ _REDUCE_KWARGS = frozenset({"axis", "keepdims", "dtype"})
 
 def dispatch_ufunc(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> Any:
     """``ufunc.method(*inputs, **kwargs)`` with Tensors among the operands."""
+    refuse_torch(inputs, kwargs.get("out"))
     operands = tuple(source(x) for x in inputs)
     plain = tuple(p for p, _, _ in operands)
     outs = kwargs.pop("out", None)
@@ -179,6 +181,7 @@ def _write(func: Callable[..., Any], name: str, args: tuple, kwargs: dict) -> An
 
 def dispatch_function(func: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
     """``func(*args, **kwargs)`` (a NumPy function) with Tensors among the arguments."""
+    refuse_torch(args, *kwargs.values())
     live = grad_enabled() and (any_live(args) or any_live(tuple(kwargs.values())))
     if live:
         impl = registry.FUNCTIONS.get(func)

@@ -7,8 +7,12 @@ input itself in place. bfloat16, which NumPy has no dtype for, is viewed as
 ``int16`` (the kernels' storage type for bfloat16 bits, see
 :func:`numbadrop.kernels.cpu.dropout.launch`), on the CPU and on the GPU alike
 (torch gives no ``__cuda_array_interface__`` for bfloat16, but does for the
-``int16`` view). Other CUDA tensors go to :mod:`numbadrop.backends.cuda_array` unchanged. torch's autograd
-does not see these calls: use :class:`numbadrop.DropoutState` for the backward.
+``int16`` view). Other CUDA tensors go to :mod:`numbadrop.backends.cuda_array` unchanged. A tensor
+that requires grad is recorded into torch's graph one layer up
+(:mod:`numbadrop.ops.torch_autograd`); here every write into a tensor's memory
+(in place, ``out=``) moves its version counter, as torch's own in-place ops do.
+Tensors numbadrop cannot read through a plain pointer (``torch.func`` transforms'
+wrappers, nested tensors, negative or conjugate bit views) are refused by name.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ def _floats():
 def check(x, name: str = "x"):
     """A strided float16/32/64 or bfloat16 tensor on the CPU or a CUDA device."""
     torch = _torch()
+    _check_plain(torch, x, name)
     if x.layout != torch.strided:
         raise TypeError(f"{name} must be a dense (strided) tensor, got layout {x.layout}")
     if x.dtype not in _floats():
@@ -52,8 +57,64 @@ def check(x, name: str = "x"):
     return x
 
 
+def _check_plain(torch, x, name: str) -> None:
+    """TypeError for the tensors whose memory is not their values (transforms' wrappers, nested, bit views)."""
+    functorch = getattr(torch._C, "_functorch", None)
+    if functorch is not None and functorch.is_functorch_wrapped_tensor(x):
+        kind = "torch.vmap" if functorch.is_batchedtensor(x) else "torch.func (grad, jacrev, jvp, functionalize)"
+        raise TypeError(
+            f"numbadrop does not support {kind} transforms: {name} is a transform's wrapped tensor. "
+            "Call numbadrop outside the transform (torch.autograd records its gradient: use loss.backward() "
+            "or torch.autograd.grad)"
+        )
+    if x.is_nested:
+        raise TypeError(f"numbadrop does not support nested tensors ({name} is one): pass each component tensor")
+    if x.is_neg() or x.is_conj():
+        bit = "negative" if x.is_neg() else "conjugate"
+        raise ValueError(
+            f"numbadrop does not support tensors with the {bit} bit set ({name} is a lazy {bit} view, "
+            "e.g. x.conj().imag): pass x.resolve_neg() / x.resolve_conj()"
+        )
+
+
 def check_inplace(x, name: str = "x") -> None:
-    """Tensors are writeable; nothing to check."""
+    """ValueError for a tensor whose elements overlap in memory; torch's RuntimeError where autograd would be fooled.
+
+    An ``expand()``-ed tensor (a stride 0 along an axis longer than 1) or any
+    layout where two indices reach one address cannot take a result: one
+    mask value would be written into many elements.
+    """
+    torch = _torch()
+    if _overlaps(tuple(x.shape), tuple(x.stride())):
+        where = "as out=" if name == "out" else "in place"
+        raise ValueError(
+            f"numbadrop cannot write {where} into {name}: its elements overlap in memory "
+            f"(shape {tuple(x.shape)}, strides {tuple(x.stride())}, e.g. from expand()); pass {name}.clone()"
+        )
+    if x.requires_grad and torch.is_grad_enabled():
+        if x.is_leaf:
+            raise RuntimeError(f"{name}: a leaf Variable that requires grad is being used in an in-place operation.")
+        if name == "out":
+            raise RuntimeError(
+                "functions with out=... arguments don't support automatic differentiation, "
+                "but one of the arguments requires grad (out requires grad)"
+            )
+
+
+def _overlaps(shape: tuple[int, ...], strides: tuple[int, ...]) -> bool:
+    """True unless the axes, sorted by stride, each step over the whole extent of the smaller ones."""
+    extent = 1
+    for stride, n in sorted((abs(s), n) for s, n in zip(strides, shape, strict=True) if n > 1):
+        if stride < extent:
+            return True
+        extent = stride * n
+    return False
+
+
+def bump(t) -> None:
+    """Count a write into ``t``'s memory that torch did not see (through a NumPy view or a GPU pointer)."""
+    if not t.is_inference():
+        _torch().autograd.graph.increment_version(t)
 
 
 def _bits(t):
@@ -69,7 +130,10 @@ def apply(x, op: str, p: float, seed: int, offset: int, broadcast: tuple[int, ..
     """``op`` of ``x`` (see :mod:`numbadrop.backends`)."""
     torch = _torch()
     if x.device.type == "cuda" and x.dtype != torch.bfloat16:
-        return cuda_array.apply(x, op, p, seed, offset, broadcast, inplace)
+        y = cuda_array.apply(x, op, p, seed, offset, broadcast, inplace)
+        if inplace:
+            bump(x)
+        return y
     shape = tuple(x.shape)
     xb = _bits(x)
     if inplace:
@@ -85,6 +149,8 @@ def apply(x, op: str, p: float, seed: int, offset: int, broadcast: tuple[int, ..
             y.zero_()
         return y
     _launch(xb, _bits(y), op, p, seed, offset, geometry.mask_strides(shape, broadcast))
+    if inplace:
+        bump(x)
     return y
 
 
@@ -94,12 +160,15 @@ def apply_into(x, op: str, p: float, seed: int, offset: int, broadcast: tuple[in
     if out.device != x.device:
         raise ValueError(f"out is on {out.device}, but the input is on {x.device}")
     if x.device.type == "cuda" and x.dtype != torch.bfloat16:
-        return cuda_array.apply_into(x, op, p, seed, offset, broadcast, out)
+        cuda_array.apply_into(x, op, p, seed, offset, broadcast, out.detach())
+        bump(out)
+        return out
     if op == "zero":
         with torch.no_grad():
             out.zero_()
         return out
     _launch(_bits(x), _bits(out), op, p, seed, offset, geometry.mask_strides(tuple(x.shape), broadcast))
+    bump(out)
     return out
 
 
@@ -142,6 +211,8 @@ def drop_block_apply(x, state, inplace: bool):
     torch = _torch()
     if x.device.type == "cuda":
         y = cuda_array.drop_block_apply(_gpu_bits(x), state, inplace)
+        if inplace:
+            bump(x)
         return x if inplace else y.view(x.dtype)
     data = x.detach()
     if data.dtype == torch.bfloat16:
@@ -153,6 +224,8 @@ def drop_block_apply(x, state, inplace: bool):
     if y.data_ptr() != data.data_ptr():
         with torch.no_grad():
             x.copy_(y)
+    else:
+        bump(x)
     return x
 
 

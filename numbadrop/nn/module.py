@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from numbadrop._core.arrays import is_torch
 from numbadrop.autograd.graph import Node, Tape
 from numbadrop.autograd.graph import _state as graph_state
 from numbadrop.autograd.tensor import Tensor, is_float_dtype, is_recorded, wrap
@@ -153,6 +154,15 @@ class Module:
         return self.train(False)
 
     # --- forward / backward ----------------------------------------------
+    def _check_torch_input(self) -> None:
+        """TypeError for a torch tensor into a module with NumPy parameters (dropout layers take tensors)."""
+        if next(self.parameters(), None) is not None:
+            raise TypeError(
+                f"numbadrop.nn.{type(self).__name__} holds NumPy parameters and was given a torch.Tensor: "
+                "torch's autograd would not see them. Build the model from torch.nn layers and "
+                "numbadrop.torch's dropout modules, or pass NumPy arrays"
+            )
+
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         """Compute the module's output; subclasses override this."""
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
@@ -161,6 +171,9 @@ class Module:
         state = graph_state
         if getattr(state, "context", None) is not None:  # inside an enclosing forward: its recording applies
             return self.forward(*args, **kwargs)
+        for arg in args:
+            if not isinstance(arg, np.ndarray) and is_torch(arg):
+                self._check_torch_input()
         object.__setattr__(self, "_tape", None)
         if not (self.training and getattr(state, "enabled", True)):
             state.context = "eval"

@@ -26,6 +26,7 @@ from numbadrop import backends
 from numbadrop._core.geometry import gamma
 from numbadrop._core.validation import check_bool, check_same_shape
 from numbadrop.autograd.tensor import bump, is_recorded
+from numbadrop.ops import torch_autograd
 from numbadrop.ops._front import check_call, draw, recorded
 from numbadrop.random import RngLike
 
@@ -139,6 +140,9 @@ def _drop_block(x, p, block_size, training, inplace, eps, rng, return_state, spa
         return recorded(
             lambda v: _drop_block(v, p, bs, training, inplace, eps, rng, True, spatial, name), x, name, return_state
         )
+    if torch_autograd.wants_grad(x):  # one node of torch's graph, whose backward redraws the block mask
+        run = lambda v: _drop_block(v, p, bs, training, inplace, eps, rng, True, spatial, name)  # noqa: E731
+        return torch_autograd.record(run, x, name, inplace, return_state)
     backend = backends.backend_of(x)
     if inplace:
         backend.check_inplace(x, "x")

@@ -19,6 +19,7 @@ from numbadrop import backends
 from numbadrop._core.validation import check_bool, check_same_shape, normalize_axes
 from numbadrop.autograd.tensor import bump, is_recorded
 from numbadrop.backends import numpy as numpy_backend
+from numbadrop.ops import torch_autograd
 from numbadrop.ops._front import check_call, check_out, copy_into, draw, recorded, refuse_out
 from numbadrop.random import RngLike
 
@@ -108,6 +109,12 @@ def _run(x, p, training, inplace, rng, broadcast, return_state, kind, out=None) 
     if is_recorded(x):
         refuse_out(out)
         return recorded(lambda v: _run(v, p, training, inplace, rng, broadcast, True, kind), x, kind, return_state)
+    if torch_autograd.wants_grad(x):  # one node of torch's graph, whose backward redraws the mask
+        if out is not None:
+            raise torch_autograd.out_refusal(kind)
+        inplace = check_bool(inplace, "inplace")
+        run = lambda v: _run(v, p, training, inplace, rng, broadcast, True, kind)  # noqa: E731
+        return torch_autograd.record(run, x, kind, inplace, return_state)
     backend = backends.backend_of(x)
     shape = tuple(x.shape)
     p, training, return_state = check_call(p, training, return_state, rng)

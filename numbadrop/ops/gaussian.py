@@ -27,6 +27,7 @@ import numpy as np
 from numbadrop import backends
 from numbadrop._core.validation import check_bool, check_p, check_same_shape
 from numbadrop.autograd.tensor import bump, is_recorded
+from numbadrop.ops import torch_autograd
 from numbadrop.ops._front import check_flags, draw, recorded
 from numbadrop.random import RngLike
 
@@ -125,6 +126,10 @@ def _run(x, kind: str, rate: float, training: object, inplace: object, rng: RngL
     """Shared body of both forwards: ``x`` and ``rate`` are already checked."""
     if is_recorded(x):
         return recorded(lambda v: _run(v, kind, rate, training, inplace, rng, True), x, kind, return_state)
+    if torch_autograd.wants_grad(x):  # one node of torch's graph, whose backward redraws the noise
+        inplace = check_bool(inplace, "inplace")
+        run = lambda v: _run(v, kind, rate, training, inplace, rng, True)  # noqa: E731
+        return torch_autograd.record(run, x, kind, inplace, return_state)
     backend = backends.backend_of(x)
     training, return_state = check_flags(training, return_state, rng)
     inplace = check_bool(inplace, "inplace")
