@@ -24,7 +24,10 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import pathlib
+
+import pytest
 
 try:
     from hypothesis import settings
@@ -86,6 +89,22 @@ def pytest_configure(config):
     config.pluginmanager.register(_OptionalDoctests(config.rootpath), "numbadrop-optional-doctests")
 
 
+def _slow_requested(config) -> bool:
+    """``pytest -m slow`` (or an expression selecting it) or ``NUMBADROP_RUN_SLOW=1`` (``.ci/run`` sets it)."""
+    expr = config.getoption("markexpr", "") or ""
+    return os.environ.get("NUMBADROP_RUN_SLOW") == "1" or ("slow" in expr and "not slow" not in expr)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``slow`` (a few long runs) skip, saying how to run them, unless requested."""
+    if _slow_requested(config):
+        return
+    skip = pytest.mark.skip(reason="slow: run with -m slow or NUMBADROP_RUN_SLOW=1 (.ci/run does)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
 def _dispatchers(obj, name, seen, found):
     """Every numba CPU dispatcher reachable from ``obj`` through dicts, tuples and lists."""
     from numba.core.registry import CPUDispatcher
@@ -103,19 +122,7 @@ def _dispatchers(obj, name, seen, found):
             _dispatchers(value, f"{name}[{i}]", seen, found)
 
 
-def pytest_sessionfinish(session, exitstatus):
-    """With NUMBADROP_SIGNATURES=path: write every numbadrop kernel's compiled signatures there (JSON).
-
-    The record of which specializations a run compiled (and how long each took,
-    where numba timed it): how to check that a faster suite still reaches every
-    kernel, dtype and layout it reached before.
-    """
-    import os
-
-    path = os.environ.get("NUMBADROP_SIGNATURES")
-    if not path:
-        return
-    import json
+def _all_dispatchers() -> dict:
     import sys
 
     found, seen = {}, set()
@@ -123,12 +130,39 @@ def pytest_sessionfinish(session, exitstatus):
         if module_name.startswith("numbadrop") and module is not None:
             for attr, value in list(vars(module).items()):
                 _dispatchers(value, f"{module_name}.{attr}", seen, found)
+    return found
+
+
+_FIRST_COMPILED: dict = {}  # (dispatcher name, signature) -> the test that compiled (or loaded) it first
+
+
+def pytest_runtest_logfinish(nodeid, location):
+    if os.environ.get("NUMBADROP_SIGNATURES"):
+        for name, dispatcher in _all_dispatchers().items():
+            for sig in list(dispatcher.overloads):
+                _FIRST_COMPILED.setdefault((name, str(sig)), nodeid)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """With NUMBADROP_SIGNATURES=path: write every numbadrop kernel's compiled signatures there (JSON).
+
+    The record of which specializations a run compiled, which test reached each
+    first, and how long numba took to compile it (absent where it came from the
+    cache): how to check that a faster suite still reaches every kernel, dtype
+    and layout it reached before, and where the compile time goes.
+    """
+    path = os.environ.get("NUMBADROP_SIGNATURES")
+    if not path:
+        return
+    import json
+
     record = {}
-    for name, dispatcher in sorted(found.items()):
+    for name, dispatcher in sorted(_all_dispatchers().items()):
         entries = []
         for sig, overload in dispatcher.overloads.items():
             timers = (getattr(overload, "metadata", None) or {}).get("timers", {})
-            entries.append({"signature": str(sig), "compile_s": timers.get("compiler_lock")})
+            first = _FIRST_COMPILED.get((name, str(sig)))
+            entries.append({"signature": str(sig), "compile_s": timers.get("compiler_lock"), "first_test": first})
         record[name] = sorted(entries, key=lambda e: e["signature"])
     with open(path, "w") as fh:
         json.dump(record, fh, indent=1)
