@@ -244,7 +244,8 @@ def test_other_family_members(fn, data):
     args = {name: data.draw((ODD if name in odd else VALID)[name], label=name) for name in VALID}
     x = args["x"]
     if "x" not in odd and fn.startswith("drop_block") and data.draw(st.booleans()):
-        x = x.reshape(-1)[:0].reshape(0, 1, 1, 1) if x.size == 0 else np.broadcast_to(x.reshape(-1)[:1], (2, 2, 5, 5))
+        flat = np.asarray(x).reshape(-1)  # a plain array: np.matrix stays 2-D under reshape
+        x = flat[:0].reshape(0, 1, 1, 1) if x.size == 0 else np.broadcast_to(flat[:1], (2, 2, 5, 5))
         x = np.array(x)  # a valid 4-D input, so that the call reaches the kernels
     block = data.draw(block_sizes, label="block_size")
     try:
