@@ -37,8 +37,10 @@ except ImportError:  # pragma: no cover - the property tests skip themselves
 if settings is not None:
     settings.register_profile("default", derandomize=True)
     settings.register_profile("random", derandomize=False, database=None)
+    # Reload "default" with the change, unless hypothesis chose its (also derandomized) "ci" profile.
     # --hypothesis-profile, when given, is loaded after this file by hypothesis' pytest plugin.
-    settings.load_profile("default")
+    if getattr(settings, "get_current_profile_name", lambda: "default")() == "default":
+        settings.load_profile("default")
 
 
 #: Packages numbadrop may use but does not require (the extras of pyproject.toml and the GPU libraries).
