@@ -12,9 +12,9 @@ import weakref
 import numpy as np
 import pytest
 from autograd_programs import WIDTH, Program, binary_ops, keep_mask, unary_ops
+from finite_differences import assert_gradient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_nn_grad import numeric_grad
 
 import numbadrop as nd
 from numbadrop import autograd, nn, optim
@@ -136,11 +136,11 @@ def test_idiom_matches_finite_differences(cls):
 
     def objective():
         with nd.no_grad():
-            return float(np.sum(model(x) * upstream))
+            return model(x) * upstream
 
-    np.testing.assert_allclose(dx, numeric_grad(objective, x), rtol=1e-6, atol=1e-8)
+    assert_gradient(dx, objective, x, rtol=1e-6, err_msg="input gradient")
     for name, param in model.named_parameters():
-        np.testing.assert_allclose(analytic[name], numeric_grad(objective, param.data), rtol=1e-6, atol=1e-8)
+        assert_gradient(analytic[name], objective, param.data, rtol=1e-6, err_msg=name)
 
 
 def test_functional_dropout_drops_the_gradient_of_dropped_units():
@@ -514,13 +514,12 @@ def test_random_programs_match_finite_differences(program, seed):
 
     def objective():
         with nd.no_grad():
-            return float(np.sum(model(x) * upstream))
+            return model(x) * upstream
 
-    np.testing.assert_allclose(dx, numeric_grad(objective, x), rtol=1e-5, atol=1e-7, err_msg=str(program.steps))
+    assert_gradient(dx, objective, x, rtol=1e-5, err_msg=str(program.steps))
     for name, param in model.named_parameters():
-        expected = numeric_grad(objective, param.data)
-        got = analytic.get(name, np.zeros_like(expected))
-        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-7, err_msg=f"{name} of {program.steps}")
+        got = analytic.get(name, np.zeros_like(param.data))
+        assert_gradient(got, objective, param.data, rtol=1e-5, err_msg=f"{name} of {program.steps}")
 
 
 @pytest.mark.parametrize(
@@ -557,8 +556,8 @@ def test_functional_family_in_forward_matches_finite_differences(call):
 
     def objective():
         with nd.no_grad():
-            return float(np.sum(net(x) * upstream))
+            return net(x) * upstream
 
-    np.testing.assert_allclose(dx, numeric_grad(objective, x), rtol=1e-6, atol=1e-8)
+    assert_gradient(dx, objective, x, rtol=1e-6, err_msg="input gradient")
     grad = fc.weight.grad.copy()
-    np.testing.assert_allclose(grad, numeric_grad(objective, fc.weight.data), rtol=1e-6, atol=1e-8)
+    assert_gradient(grad, objective, fc.weight.data, rtol=1e-6, err_msg="weight gradient")

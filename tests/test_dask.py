@@ -365,6 +365,7 @@ def client():
         cluster.close(timeout=20)
 
 
+@pytest.mark.slow  # opt-in (conftest.py): two worker processes, 8 s with the cluster's start and stop
 def test_distributed_local_cluster(client):
     """Blocks computed by two worker processes, any chunking: same bits as NumPy."""
     workers = sorted(client.scheduler_info()["workers"])
@@ -376,10 +377,11 @@ def test_distributed_local_cluster(client):
     y, state = ndd.dropout2d(x, 0.3, rng=numbadrop.Generator(seed, offset), return_state=True)
     dx = state.backward(da.from_array(grad, chunks=(3, 1, 10, 3)))
     z = ndd.dropout(x, 0.6, rng=seed)
-    # Whichever worker computes the blocks: spread over both, all on one, all on the other.
-    runs = [client.compute([y, dx, z], workers=where) for where in (None, workers[:1], workers[1:])]
+    # The expected values first: in a cold numba cache both workers then load these kernels, not compile them.
     want, want_state = numbadrop.dropout2d(a, 0.3, rng=numbadrop.Generator(seed, offset), return_state=True)
     wants = [want, want_state.backward(grad), numbadrop.dropout(a, 0.6, rng=seed)]
+    # Whichever worker computes the blocks: spread over both, all on one, all on the other.
+    runs = [client.compute([y, dx, z], workers=where) for where in (None, workers[:1], workers[1:])]
     for futures in runs:
         for future, expected in zip(futures, wants, strict=True):
             assert same_bits(future.result(timeout=60), expected)

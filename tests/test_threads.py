@@ -65,7 +65,27 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def test_same_masks_with_numba_num_threads_1_and_2(tmp_path):
+def _in_process(monkeypatch) -> dict:
+    """SCRIPT's calls in this process (so the two processes load its kernels from numba's cache, not compile them)."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((5, 70_001)).astype(np.float32)
+    x[:, ::5] = np.nan
+    out = {}
+    out["big"] = nd.dropout(x, 0.3, rng=nd.Generator(2**64 - 1, 2**40))
+    out["big_strided"] = nd.dropout(x[::-1, ::3].T, 0.7, rng=5)
+    out["big_alpha"] = nd.alpha_dropout(x, 0.2, True, rng=6)
+    out["mask"] = nd.dropout_mask(300_001, 0.5, rng=7)
+    with monkeypatch.context() as patch:
+        patch.setattr(_tunables, "SERIAL_CUTOFF", 0)
+        small = x[:3, :37]
+        out["small"] = nd.dropout(small, 0.5, rng=8)
+        out["small_2d"] = nd.dropout2d(small.reshape(3, 37, 1, 1), 0.5, rng=9)
+        out["small_strided"] = nd.dropout(small[:, ::-2], 0.5, rng=10)
+    return out
+
+
+def test_same_masks_with_numba_num_threads_1_and_2(tmp_path, monkeypatch):
+    here = _in_process(monkeypatch)  # first: in a cold numba cache the processes below would each compile these
     script = tmp_path / "run.py"
     script.write_text(SCRIPT)
     procs = {}
@@ -89,9 +109,10 @@ def test_same_masks_with_numba_num_threads_1_and_2(tmp_path):
         with np.load(out) as f:
             results[threads] = {k: f[k] for k in f.files}
     one, two = results[1], results[2]
-    assert one.keys() == two.keys() and len(one) == 7
+    assert one.keys() == two.keys() == here.keys() and len(one) == 7
     for key in one:
         assert_identical(one[key], two[key])
+        assert_identical(one[key], here[key])
     # and both are the contract's answer
     rng = np.random.default_rng(0)
     x = rng.standard_normal((5, 70_001)).astype(np.float32)

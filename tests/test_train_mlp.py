@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 pytest.importorskip("sklearn")
@@ -48,6 +46,7 @@ def test_short_run_histories(short_run):
     assert as_tuples(histories[:1]) != as_tuples(histories[1:])  # p changes the training
 
 
+@pytest.mark.slow  # opt-in (conftest.py): 6 more epochs of training, 7 s
 def test_same_seed_same_histories(short_run):
     _, histories = short_run
     again = train_mlp.run(["--epochs", "3", "--out", "", "--no-progress"])
@@ -66,20 +65,9 @@ def test_other_seed_other_histories_and_printed_summary(tmp_path, capsys):
     assert "figure saved" not in capsys.readouterr().out
 
 
-def _slow_requested(config) -> bool:
-    """Opt in with ``pytest -m slow`` or ``NUMBADROP_RUN_SLOW=1``."""
-    expr = config.getoption("markexpr", "") or ""
-    return os.environ.get("NUMBADROP_RUN_SLOW") == "1" or ("slow" in expr and "not slow" not in expr)
-
-
-@pytest.mark.slow
-def test_full_length_run_reaches_97_percent(request):
-    """The default 40 epochs with p=0.5: the example's claim of >= 97% test accuracy on digits.
-
-    About 25 s of CPU time, but over 60 s of wall time on a loaded 2-core machine, so opt-in.
-    """
-    if not _slow_requested(request.config):
-        pytest.skip("full-length training; run with -m slow or NUMBADROP_RUN_SLOW=1")
+@pytest.mark.slow  # opt-in (conftest.py): about 25 s of CPU time, over 60 s of wall time on a loaded 2-core machine
+def test_full_length_run_reaches_97_percent():
+    """The default 40 epochs with p=0.5: the example's claim of >= 97% test accuracy on digits."""
     (history,) = train_mlp.run(["--p", "0.5", "--out", "", "--no-progress"])
     assert len(history.test_acc) == 40
     assert history.test_acc[-1] >= 0.97
