@@ -119,8 +119,9 @@ class Adam(Optimizer):
         weight = cast(1.0 - beta1)
         bias_correction1 = 1 - beta1**step
         bias_correction2 = 1 - beta2**step
+        flat = [a.reshape(-1) for a in (param, grad, *arrays)]  # views: one compiled kernel per dtype, not per rank
         _kernels.adam(
-            param, grad, arrays[0], arrays[1], arrays[-1] if amsgrad else arrays[1], group["maximize"],
+            flat[0], flat[1], flat[2], flat[3], flat[-1] if amsgrad else flat[3], group["maximize"],
             weight_decay != 0, cast(weight_decay), self._decoupled, cast(1.0 - lr * weight_decay), weight,
             bool(abs(weight) < 0.5), cast(beta2), cast(1.0 - beta2), amsgrad, cast(bias_correction2**0.5),
             cast(group["eps"]), cast(-(lr / bias_correction1)),

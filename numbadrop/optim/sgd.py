@@ -127,10 +127,11 @@ class SGD(Optimizer):
             if momentum != 0:
                 state["momentum_buffer"] = buf
             cast = param.dtype.type
+            # 1-D views (C-contiguous, so writes land in place): one compiled kernel per dtype, not per rank
+            p, g, b = (a.reshape(-1) for a in (param, grad, param if buf is None else buf))
             _kernels.sgd(
-                param, grad, param if buf is None else buf, group["maximize"], group["weight_decay"] != 0,
-                cast(group["weight_decay"]), momentum != 0, cast(momentum), cast(1.0 - group["dampening"]),
-                group["nesterov"], first, cast(-group["lr"]),
+                p, g, b, group["maximize"], group["weight_decay"] != 0, cast(group["weight_decay"]), momentum != 0,
+                cast(momentum), cast(1.0 - group["dampening"]), group["nesterov"], first, cast(-group["lr"]),
             )  # fmt: skip
             return
         self._update_numpy(param, grad, state, group)
