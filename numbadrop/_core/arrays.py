@@ -169,6 +169,12 @@ def parse_device(device: object) -> int:
     )
 
 
+def is_torch_device(device: object) -> bool:
+    """True for a ``torch.device`` (torch is not imported to ask)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(device, torch.device)
+
+
 def is_cpu_device(device: object) -> bool:
     """True for ``None``, ``"cpu"`` and ``torch.device("cpu")``."""
     if device is None:

@@ -71,12 +71,23 @@ def backend_of(x: object) -> ModuleType:
     return numpy_backend
 
 
-def check_array(x: object, name: str = "x") -> object:
-    """``x`` validated by its backend (see the module docstring)."""
+def check_array(x: object, name: str = "x", inplace: object = False) -> object:
+    """``x`` validated by its backend (see the module docstring).
+
+    With ``inplace`` true, an ``x`` that its backend had to convert (a list, a
+    tuple, a Python or NumPy scalar: anything that is not itself an array the
+    result could be written into) is a TypeError, never a silent copy.
+    """
     as_tensor = getattr(x, "as_tensor", None)
     if as_tensor is not None and getattr(x, "__autograd_leaf__", None) is not None:
         x = as_tensor()  # a Parameter (DropConnect): its recorded leaf, so that its gradient is kept
-    return backend_of(x).check(x, name)
+    checked = backend_of(x).check(x, name)
+    if checked is not x and isinstance(inplace, (bool, np.bool_)) and inplace:
+        raise TypeError(
+            f"inplace=True needs an array that can be written in place, but {name} is a "
+            f"{type(x).__module__}.{type(x).__name__}: pass an array, or use the returned value with inplace=False"
+        )
+    return checked
 
 
 def launch(x, y, op: str, p: float, seed: int, offset: int, strides: tuple[int, ...], start: int = 0) -> None:

@@ -79,7 +79,7 @@ class DropoutState:
                 if dx is not None:
                     return dx
         backend = backends.backend_of(grad)
-        grad = backend.check(grad, "grad")
+        grad = backends.check_array(grad, "grad", inplace)
         check_same_shape(grad, self.shape)
         inplace = check_bool(inplace, "inplace")
         if is_recorded(grad):  # a backward that is itself differentiated: it is linear in grad
@@ -231,7 +231,7 @@ def dropout(
         if done is not None:
             y, seed, offset = done
             return (y, DropoutState("dropout", p, seed, offset, x.shape)) if return_state else y
-    x = backends.check_array(x)
+    x = backends.check_array(x, "x", inplace)
     broadcast = normalize_axes(broadcast_dims, x.ndim)
     return _run(x, p, training, inplace, rng, broadcast, return_state, "dropout", out)
 
@@ -246,7 +246,7 @@ def _channel_axes(x: np.ndarray, spatial: int, name: str) -> tuple[int, ...]:
 
 
 def _channel_dropout(x, p, training, inplace, rng, return_state, spatial, name, out) -> Output:
-    x = backends.check_array(x)
+    x = backends.check_array(x, "x", inplace)
     broadcast = _channel_axes(x, spatial, name)
     return _run(x, p, training, inplace, rng, broadcast, return_state, "dropout", out)
 
@@ -350,7 +350,7 @@ def alpha_dropout(
     >>> round(float(y.mean()), 1), round(float(y.std()), 1)
     (0.0, 1.0)
     """
-    x = backends.check_array(x)
+    x = backends.check_array(x, "x", inplace)
     return _run(x, p, training, inplace, rng, (), return_state, "alpha", out)
 
 
@@ -376,7 +376,7 @@ def feature_alpha_dropout(
     >>> bool((y == y[..., :1]).all())
     True
     """
-    x = backends.check_array(x)
+    x = backends.check_array(x, "x", inplace)
     return _run(x, p, training, inplace, rng, _feature_axes(x), return_state, "alpha", out)
 
 
