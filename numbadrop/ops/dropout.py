@@ -178,13 +178,10 @@ def dropout(
     -------
     y : array
         The result, ``x``'s shape, dtype and kind, native byte order. Unless
-        in place, it has ``x``'s memory order (NumPy's ``order='K'``) when the
-        kernels can walk that order: when ``x``'s memory-contiguous axis is the
-        mask's contiguous axis or a broadcast one (a channels-last image under
-        ``dropout2d``), or when ``x`` is a transposed dense array whose mask
-        rows hold whole Philox groups (a length divisible by 4 along the
-        mask's contiguous axis); otherwise (other transposes, sliced views) it
-        is C-contiguous.
+        in place, it has ``x``'s memory order, NumPy's ``order='K'`` (as
+        ``x * s`` has): a Fortran-ordered or otherwise permuted ``x`` gives
+        an output of the same strides, a sliced view a dense array in its
+        axes' order. The bits do not depend on it.
     state : DropoutState
         Only with ``return_state=True``.
 
