@@ -30,6 +30,27 @@ def is_dask(x: object) -> bool:
     return da is not None and isinstance(x, da.Array)
 
 
+def is_xarray(x: object) -> bool:
+    """True for an ``xarray.DataArray`` or ``Dataset`` (xarray is not imported to ask)."""
+    xr = sys.modules.get("xarray")
+    return xr is not None and isinstance(x, (xr.DataArray, xr.Dataset))
+
+
+def is_pandas(x: object) -> bool:
+    """True for a ``pandas.Series`` or ``DataFrame`` (pandas is not imported to ask)."""
+    pd = sys.modules.get("pandas")
+    return pd is not None and isinstance(x, (pd.Series, pd.DataFrame))
+
+
+def is_array_api(x: object) -> bool:
+    """True for an array of another array-API namespace (``__array_namespace__``: JAX, array-api-strict...).
+
+    NumPy arrays (and every kind with a row of its own before this one in
+    :data:`numbadrop.backends.BACKENDS`) are not asked.
+    """
+    return not isinstance(x, np.ndarray) and hasattr(type(x), "__array_namespace__")
+
+
 def is_gpu_array(x: object) -> bool:
     """True for objects that live on a GPU (``__cuda_array_interface__``).
 
