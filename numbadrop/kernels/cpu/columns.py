@@ -28,10 +28,11 @@ Two walks, by a closure constant:
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from numbadrop._core import tunables
 from numbadrop.kernels.cpu import _runtime
+from numbadrop.kernels.cpu._cache import njit
 from numbadrop.kernels.cpu._prims import MASK32, SHIFT32, element_jit, load, narrow, philox
 
 TILE = tunables.TILE

@@ -26,13 +26,14 @@ import functools
 import itertools
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 from numpy.lib.stride_tricks import as_strided
 
 from numbadrop._core import geometry, tunables
 from numbadrop._core.formula import coefficients, threshold
 from numbadrop._core.validation import is_bfloat16
 from numbadrop.kernels.cpu import _runtime, columns
+from numbadrop.kernels.cpu._cache import njit
 from numbadrop.kernels.cpu._prims import (
     MASK32,
     MODE_AFFINE,
