@@ -45,10 +45,10 @@ def is_pandas(x: object) -> bool:
 def is_array_api(x: object) -> bool:
     """True for an array of another array-API namespace (``__array_namespace__``: JAX, array-api-strict...).
 
-    NumPy arrays (and every kind with a row of its own before this one in
-    :data:`numbadrop.backends.BACKENDS`) are not asked.
+    NumPy arrays and scalars (and every kind with a row of its own before
+    this one in :data:`numbadrop.backends.BACKENDS`) are not asked.
     """
-    return not isinstance(x, np.ndarray) and hasattr(type(x), "__array_namespace__")
+    return not isinstance(x, (np.ndarray, np.generic)) and hasattr(type(x), "__array_namespace__")
 
 
 def is_gpu_array(x: object) -> bool:
