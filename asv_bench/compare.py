@@ -61,7 +61,7 @@ except ImportError:  # pragma: no cover - depends on the environment
     torch = None
 
 P = 0.5
-PEERS = ("numbadrop", "numpy", "torch", "copy")
+PEERS = ("numbadrop", "numpy", "torch", "copy", "C order")
 UNITS = {"ms": 1e3, "µs": 1e6}
 
 
@@ -143,7 +143,12 @@ class Target:
         return value >= self.bound if self.op == ">=" else value <= self.bound
 
     def label(self) -> str:
-        metric = {"numpy/numbadrop": "vs numpy", "torch/numbadrop": "vs torch", "numbadrop/copy": "/copy"}
+        metric = {
+            "numpy/numbadrop": "vs numpy",
+            "torch/numbadrop": "vs torch",
+            "numbadrop/copy": "/copy",
+            "numbadrop/C order": "/C order",
+        }
         if self.metric == "numbadrop":
             return f"{self.op}{self.bound:g}"
         return f"{metric[self.metric]} {self.op}{self.bound:g}x"
@@ -449,6 +454,40 @@ def mixed_process_section(args) -> list[Case]:
     return rows
 
 
+def memory_order_section(args) -> list[Case]:
+    """Element dropout forward of Fortran-ordered and permuted arrays (order-K output) against C order.
+
+    The same values, 2**size_log2 float32, stored with another axis order; the
+    "C order" peer is numbadrop on the C-contiguous array of the same shape.
+    Target: at most 1.2x the C-order time. The odd-width row (a mask row that
+    is not a whole number of Philox groups) is shown without a target.
+    """
+    n = 1 << args.size_log2
+    side = 1 << (args.size_log2 // 2)
+    four = (16, 32, 128, n // (16 * 32 * 128))
+    layouts = [
+        ("F", (side, n // side), (1, 0)),
+        ("perm (3,2,1,0)", four, (3, 2, 1, 0)),
+        ("perm (0,1,3,2)", four, (0, 1, 3, 2)),
+        ("perm (2,0,3,1)", four, (2, 0, 3, 1)),
+        ("F odd width", (side, n // side - 1), (1, 0)),
+    ]
+    cases = []
+    for label, shape, perm in layouts:
+        xc = _data(shape)
+        x = np.ascontiguousarray(xc.transpose(perm)).transpose(np.argsort(perm))
+        out = np.empty_like(x, order="K")
+        gen_c, gen = nd.Generator(0), nd.Generator(0)
+        peers = {
+            "numbadrop": lambda x=x, gen=gen: nd.dropout(x, P, rng=gen),
+            "C order": lambda xc=xc, gen_c=gen_c: nd.dropout(xc, P, rng=gen_c),
+            "copy": lambda x=x, out=out: np.copyto(out, x),
+        }
+        targets = [] if "odd" in label else [Target("numbadrop/C order", "<=", 1.2)]
+        cases.append(Case(f"forward {label} {shape}", median_times(peers, args.repeat, args.order), "ms", targets))
+    return cases
+
+
 #: The sections of the table, in order: each is a function ``(args) -> list[Case]``.
 #: Append new ones here (e.g. an MLP training step: numbadrop nn vs torch nn).
 SECTIONS: list[Callable[[argparse.Namespace], list[Case]]] = [
@@ -457,6 +496,7 @@ SECTIONS: list[Callable[[argparse.Namespace], list[Case]]] = [
     backward_section,
     out_section,
     dropout2d_section,
+    memory_order_section,
     small_forward_section,
     mlp_step_section,
     residual_mlp_section,
@@ -534,9 +574,11 @@ def format_table(cases: list[Case]) -> str:
         "numpy ms",
         "torch ms",
         "copy ms",
+        "C order ms",
         "numpy/numbadrop",
         "torch/numbadrop",
         "numbadrop/copy",
+        "numbadrop/C order",
         "target",
     ]
     rows = []
@@ -549,6 +591,7 @@ def format_table(cases: list[Case]) -> str:
                 _fmt_ratio(case.ratio("numpy", "numbadrop")),
                 _fmt_ratio(case.ratio("torch", "numbadrop")),
                 _fmt_ratio(case.ratio("numbadrop", "copy")),
+                _fmt_ratio(case.ratio("numbadrop", "C order")),
                 case.verdict(),
             ]
         )

@@ -275,3 +275,55 @@ def test_dropblock_layers(layer, p, block, rng, x):
         module.backward(np.ones_like(np.asarray(y)))
     except Exception as exc:
         check_error(exc, (TypeError, ValueError, RuntimeError))
+
+
+# --- containers and other array kinds (xarray, pandas, JAX, array-API): the same kind back -------
+
+
+def _wrap_kind(kind: str, x: np.ndarray):
+    """``x`` (a plain native float array) in the container ``kind``, or None where it cannot hold it."""
+    if kind == "xarray" and (xr := _optional("xarray")):
+        return xr.DataArray(x, dims=[f"d{i}" for i in range(x.ndim)], attrs={"a": 1}, name="v")
+    if kind == "pandas" and (pd := _optional("pandas")) and x.ndim in (1, 2) and x.dtype != np.float16:
+        return pd.Series(x, name="v") if x.ndim == 1 else pd.DataFrame(x)
+    if kind == "jax" and (jnp := _optional("jax.numpy")) and x.dtype in (np.float32, np.float16):
+        return jnp.asarray(x)
+    if kind == "array_api_strict" and (xp := _optional("array_api_strict")) and x.dtype != np.float16:
+        return xp.asarray(x)
+    return None
+
+
+def _optional(name: str):
+    try:
+        return __import__(name, fromlist=["_"])
+    except ImportError:
+        return None
+
+
+@settings(SETTINGS, max_examples=80)
+@given(
+    fn=st.sampled_from(FORWARDS),
+    kind=st.sampled_from(["xarray", "pandas", "jax", "array_api_strict"]),
+    data=st.data(),
+)
+def test_container_kinds(fn, kind, data):
+    base = native(data.draw(float_arrays(), label="x"))
+    if base.dtype.kind != "f":
+        return
+    x = _wrap_kind(kind, base)
+    if x is None:
+        return
+    odd = data.draw(st.sets(st.sampled_from(["p", "training", "inplace", "rng"]), max_size=1))
+    args = {name: data.draw((ODD if name in odd else VALID)[name], label=name) for name in ("p", "training", "rng")}
+    inplace = data.draw(ODD["inplace"] if "inplace" in odd else VALID["inplace"], label="inplace")
+    try:
+        y, state = getattr(nd, fn)(x, args["p"], args["training"], inplace, rng=args["rng"], return_state=True)
+    except Exception as exc:  # only named TypeError/ValueError may escape
+        check_error(exc)
+        return
+    assert type(y) is type(x)
+    want = getattr(nd, fn)(base, args["p"], args["training"], False, rng=args["rng"], return_state=False)
+    if isinstance(args["rng"], int):
+        assert np.array_equal(bits(np.asarray(y)), bits(want))
+    dx = state.backward(x)
+    assert type(dx) is type(x) and np.shape(dx) == np.shape(x)

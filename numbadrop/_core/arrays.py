@@ -48,6 +48,27 @@ def is_dask(x: object) -> bool:
     return da is not None and isinstance(x, da.Array)
 
 
+def is_xarray(x: object) -> bool:
+    """True for an ``xarray.DataArray`` or ``Dataset`` (xarray is not imported to ask)."""
+    xr = sys.modules.get("xarray")
+    return xr is not None and isinstance(x, (xr.DataArray, xr.Dataset))
+
+
+def is_pandas(x: object) -> bool:
+    """True for a ``pandas.Series`` or ``DataFrame`` (pandas is not imported to ask)."""
+    pd = sys.modules.get("pandas")
+    return pd is not None and isinstance(x, (pd.Series, pd.DataFrame))
+
+
+def is_array_api(x: object) -> bool:
+    """True for an array of another array-API namespace (``__array_namespace__``: JAX, array-api-strict...).
+
+    NumPy arrays and scalars (and every kind with a row of its own before
+    this one in :data:`numbadrop.backends.BACKENDS`) are not asked.
+    """
+    return not isinstance(x, (np.ndarray, np.generic)) and hasattr(type(x), "__array_namespace__")
+
+
 def is_gpu_array(x: object) -> bool:
     """True for objects that live on a GPU (``__cuda_array_interface__``).
 
@@ -185,6 +206,12 @@ def parse_device(device: object) -> int:
         "device must be None or 'cpu', 'cuda', 'cuda:N', a torch.device, a cupy.cuda.Device "
         f"or a GPU array to take the device from, got {device!r}"
     )
+
+
+def is_torch_device(device: object) -> bool:
+    """True for a ``torch.device`` (torch is not imported to ask)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(device, torch.device)
 
 
 def is_cpu_device(device: object) -> bool:

@@ -2,7 +2,8 @@
 
 The public functions (:mod:`numbadrop.ops`) validate their scalar arguments
 once and hand the array to the backend of its kind. A backend is a module of
-this package (``numpy``, ``cuda_array``, ``torch``, ``dask``) with these
+this package (``numpy``, ``cuda_array``, ``torch``, ``dask``, ``xarray``,
+``pandas``, ``array_api``) with these
 functions:
 
 ``check(x, name) -> x``
@@ -20,6 +21,8 @@ functions:
     The same, written into ``out`` (optional: a backend without it refuses ``out=``).
 ``mask(shape, broadcast, p, seed, offset, device) -> keep``
     The boolean keep-mask of the mask shape, of the kind ``device`` names.
+``dtype(x) -> numpy.dtype``
+    Optional: ``x``'s one dtype where ``x.dtype`` is not it (a pandas ``DataFrame``).
 ``drop_block(x, state, eps, inplace) -> (y, scale)`` and ``drop_block_apply(x, state, inplace) -> y``
     DropBlock's forward (the kept count, the scale and the scaled output) and
     its mask applied with a known ``state.scale`` (the backward).
@@ -42,17 +45,22 @@ from types import ModuleType
 
 import numpy as np
 
-from numbadrop._core.arrays import is_dask, is_gpu_array, is_torch
+from numbadrop._core.arrays import is_array_api, is_dask, is_gpu_array, is_pandas, is_torch, is_xarray
 from numbadrop.backends import numpy as numpy_backend
 
 #: ``(test, module)``: the first row whose test accepts an array names its
 #: backend. NumPy arrays and array-likes that match no row go to
 #: :mod:`numbadrop.backends.numpy`. torch comes before the generic GPU row: a
-#: torch bfloat16 CUDA tensor has no ``__cuda_array_interface__``.
+#: torch bfloat16 CUDA tensor has no ``__cuda_array_interface__``. The containers
+#: (xarray, pandas) and the generic array-API row (JAX, array-api-strict) come last:
+#: CuPy and Dask arrays have ``__array_namespace__`` too.
 BACKENDS: list[tuple[Callable[[object], bool], str]] = [
     (is_torch, "numbadrop.backends.torch"),
     (is_dask, "numbadrop.backends.dask"),
     (is_gpu_array, "numbadrop.backends.cuda_array"),
+    (is_xarray, "numbadrop.backends.xarray"),
+    (is_pandas, "numbadrop.backends.pandas"),
+    (is_array_api, "numbadrop.backends.array_api"),
 ]
 
 
@@ -71,12 +79,23 @@ def backend_of(x: object) -> ModuleType:
     return numpy_backend
 
 
-def check_array(x: object, name: str = "x") -> object:
-    """``x`` validated by its backend (see the module docstring)."""
+def check_array(x: object, name: str = "x", inplace: object = False) -> object:
+    """``x`` validated by its backend (see the module docstring).
+
+    With ``inplace`` true, an ``x`` that its backend had to convert (a list, a
+    tuple, a Python or NumPy scalar: anything that is not itself an array the
+    result could be written into) is a TypeError, never a silent copy.
+    """
     as_tensor = getattr(x, "as_tensor", None)
     if as_tensor is not None and getattr(x, "__autograd_leaf__", None) is not None:
         x = as_tensor()  # a Parameter (DropConnect): its recorded leaf, so that its gradient is kept
-    return backend_of(x).check(x, name)
+    checked = backend_of(x).check(x, name)
+    if checked is not x and isinstance(inplace, (bool, np.bool_)) and inplace:
+        raise TypeError(
+            f"inplace=True needs an array that can be written in place, but {name} is a "
+            f"{type(x).__module__}.{type(x).__name__}: pass an array, or use the returned value with inplace=False"
+        )
+    return checked
 
 
 def launch(x, y, op: str, p: float, seed: int, offset: int, strides: tuple[int, ...], start: int = 0) -> None:

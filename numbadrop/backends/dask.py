@@ -70,6 +70,8 @@ def _apply_block(x, *, op, p, seed, offset, strides, block_info=None):
     ``np.empty_like`` dispatches on the block's type (``__array_function__``),
     so a CuPy block gets a CuPy output (and the CUDA kernels).
     """
+    if not x.dtype.isnative:  # big-endian blocks (read from a file): computed, and returned, in native order
+        x = x.astype(x.dtype.newbyteorder("="))
     y = np.empty_like(x, order="C")
     _target(y).launch(x, y, op, p, seed, offset, strides, _block_start(block_info, strides))
     return y
@@ -159,8 +161,8 @@ def _map(x: da.Array, op: str, p: float, seed: int, offset: int, broadcast: tupl
         offset=offset,
         strides=strides,
         name=name,
-        dtype=x.dtype,
-        meta=x._meta,
+        dtype=x.dtype.newbyteorder("="),
+        meta=x._meta.astype(x.dtype.newbyteorder("=")),
     )
 
 

@@ -84,21 +84,15 @@ def _apply(x: np.ndarray, op, p, seed, offset, broadcast, inplace) -> np.ndarray
     return y
 
 
-def _empty_like(x: np.ndarray, broadcast: tuple[int, ...]) -> np.ndarray:
-    """The output: in ``x``'s memory order (``order='K'``) where the kernels can walk it so, else C order.
+def _empty_like(x: np.ndarray, broadcast: tuple[int, ...] = ()) -> np.ndarray:
+    """The output: a new array in ``x``'s memory order, NumPy's ``order='K'`` (as ``x * s`` has).
 
-    They can when the memory-contiguous axis of ``x`` is the mask's
-    contiguous axis or a broadcast one (a channels-last image under
-    ``dropout2d``), or through the column kernel (a transposed array whose
-    mask rows are whole Philox groups, see :func:`numbadrop._core.geometry.column_dims`);
-    otherwise the output is C order and the kernels walk C order.
+    The kernels walk it in that order (:func:`numbadrop.kernels.cpu.dropout.launch`),
+    with each element's logical mask index, so the bits do not depend on it.
     """
     if x.flags.c_contiguous:
         return np.empty(x.shape, x.dtype)
-    y = np.empty_like(x, order="K", subok=False)
-    if geometry.keeps_order(x.shape, x.strides, y.strides, geometry.mask_strides(x.shape, broadcast), x.itemsize):
-        return y
-    return np.empty(x.shape, x.dtype)
+    return np.empty_like(x, order="K", subok=False)
 
 
 def _apply_masked(x: np.ma.MaskedArray, op, p, seed, offset, broadcast, inplace) -> np.ma.MaskedArray:
@@ -189,6 +183,10 @@ def drop_block_planes(x: np.ndarray, state, inplace: bool, first_plane: int = 0)
         x[...] = xc
         return x
     native = x.dtype.newbyteorder("=")
+    if xc.flags.c_contiguous and not x.flags.c_contiguous:  # x's memory order, as for dropout
+        y = np.empty_like(x, native, order="K", subok=False)
+        y[...] = xc
+        return y
     return xc if xc.dtype == native else xc.astype(native)
 
 

@@ -172,7 +172,10 @@ def apply_into(x, op: str, p: float, seed: int, offset: int, broadcast: tuple[in
     return out
 
 
-def mask(shape, broadcast, p, seed, offset, device=None):  # pragma: no cover - dropout_mask sends devices to cuda_array
+def mask(shape, broadcast, p, seed, offset, device=None):
+    """The keep-mask as a bool tensor on the ``torch.device`` ``device`` (CPU: NumPy's mask, no copy)."""
+    if device.type == "cpu":
+        return _torch().from_numpy(numpy_backend.mask(shape, broadcast, p, seed, offset))
     return cuda_array.mask(shape, broadcast, p, seed, offset, device)
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
 from numbadrop._core.validation import is_bfloat16
+from numbadrop.kernels.cpu._cache import njit
 from numbadrop.nn.module import Module
 from numbadrop.nn.tape import Backprop, is_recording, primitive
 

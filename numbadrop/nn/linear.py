@@ -116,8 +116,10 @@ class Linear(Module):
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, Backprop]:
         """``x @ weight.T + bias`` for input of shape ``(..., in_features)``."""
         x = np.asarray(x)
-        if x.ndim == 0 or x.shape[-1] != self.in_features:
-            raise ValueError(f"Linear expects input with last axis {self.in_features}, got shape {x.shape}")
+        if x.ndim == 0:  # as torch: a 1-d input is one sample, a 0-d one has no feature axis
+            raise ValueError(f"Linear's input must be at least 1-D, (..., {self.in_features}); got a 0-d array")
+        if x.shape[-1] != self.in_features:
+            raise ValueError(f"Linear's input must have last axis {self.in_features}, got shape {x.shape}")
         weight, bias = self.weight, self.bias
         w, mask = weight.data, None
         if self.weight_dropout and self.training:  # DropConnect: this forward's weights

@@ -168,6 +168,8 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if args and _is_numbers(args[0]):
+            args = (self._as_array(args[0]), *args[1:])
         state = graph_state
         if getattr(state, "context", None) is not None:  # inside an enclosing forward: its recording applies
             return self.forward(*args, **kwargs)
@@ -210,6 +212,29 @@ class Module:
                     original._node, original._ver = out._node, out._ver
                 return original
         return out
+
+    def _as_array(self, x: object) -> np.ndarray:
+        """The layer's input given as Python numbers (a list, a tuple, a scalar) as a float array.
+
+        It is then recorded like any array, so that :meth:`backward` works; a
+        layer that would write into its input (``inplace=True``) refuses it,
+        since the caller's object could not be changed.
+        """
+        name = type(self).__name__
+        if getattr(self, "inplace", False) is True:
+            raise TypeError(
+                f"{name}(inplace=True) cannot write into its input, a {type(x).__name__}: "
+                "pass a writeable array, or use the returned value with inplace=False"
+            )
+        try:
+            array = np.asarray(x)
+        except ValueError as exc:  # ragged nesting
+            raise TypeError(f"{name}'s input must be an array of floats, got a ragged {type(x).__name__}") from exc
+        if array.dtype.kind in "biu":
+            array = array.astype(np.float64)  # as torch.tensor([1, 2.]) would be, a float array
+        if not is_float_dtype(array.dtype):
+            raise TypeError(f"{name}'s input must be an array of floats, got a {type(x).__name__} of {array.dtype}")
+        return array
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
         """Backpropagate ``grad`` through the latest recorded forward, once.
@@ -327,6 +352,15 @@ def _boundaries(args: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[Node, ...
             nodes.append(node)
         wrapped.append(arg)
     return tuple(wrapped), tuple(nodes)
+
+
+def _is_numbers(arg: object, top: bool = True) -> bool:
+    """A Python or NumPy scalar, or a (nested) list or tuple holding no arrays: data, not an array."""
+    if isinstance(arg, (list, tuple)):
+        return all(_is_numbers(a, False) for a in arg)
+    if top:
+        return isinstance(arg, (int, float, np.number)) and not isinstance(arg, bool)
+    return not hasattr(arg, "shape") and not isinstance(arg, Module)
 
 
 def _is_foreign(arg: object) -> bool:

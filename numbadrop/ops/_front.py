@@ -78,8 +78,9 @@ def check_out(out: object, x, name: str, backend, inplace: bool) -> tuple[bool, 
         raise TypeError(f"out= is not supported for {type(x).__module__}.{type(x).__name__} inputs")
     if tuple(out.shape) != tuple(x.shape):
         raise ValueError(f"out has shape {tuple(out.shape)}, expected {name}'s shape {tuple(x.shape)}")
-    if out.dtype != x.dtype:
-        raise TypeError(f"out has dtype {out.dtype}, expected {name}'s dtype {x.dtype} (out= does not cast)")
+    dtype_of = getattr(backend, "dtype", None) or (lambda a: a.dtype)  # a DataFrame has dtypes, not a dtype
+    if dtype_of(out) != dtype_of(x):
+        raise TypeError(f"out has dtype {dtype_of(out)}, expected {name}'s dtype {dtype_of(x)} (out= does not cast)")
     backend.check_inplace(out, "out")
     return False, out
 

@@ -85,7 +85,7 @@ class DropBlockState:
             The gradient with respect to the input; ``grad`` itself after a
             pass-through forward.
         """
-        grad = _check_array(grad, "grad")
+        grad = _check_array(grad, "grad", inplace)
         check_same_shape(grad, self.shape)
         inplace = check_bool(inplace, "inplace")
         if is_recorded(grad):  # a differentiated backward: linear in grad
@@ -98,8 +98,8 @@ class DropBlockState:
         return backend.drop_block_apply(grad, self, inplace)
 
 
-def _check_array(x: object, name: str) -> object:
-    x = backends.check_array(x, name)
+def _check_array(x: object, name: str, inplace: object = False) -> object:
+    x = backends.check_array(x, name, inplace)
     if isinstance(x, np.ma.MaskedArray):
         raise TypeError(f"DropBlock does not support masked arrays (got one as {name}): pass {name}.filled() or .data")
     return x
@@ -127,7 +127,7 @@ def _check_eps(eps: object) -> float:
 
 def _drop_block(x, p, block_size, training, inplace, eps, rng, return_state, spatial: int, name: str) -> Output:
     """Shared body of :func:`drop_block2d` and :func:`drop_block3d`."""
-    x = _check_array(x, "x")
+    x = _check_array(x, "x", inplace)
     if len(x.shape) != spatial + 2:
         dims = "(N, C, H, W)" if spatial == 2 else "(N, C, D, H, W)"
         raise ValueError(f"{name} expects a {spatial + 2}-D {dims} input, got an array of shape {tuple(x.shape)}")

@@ -80,7 +80,7 @@ class DropoutState:
                 if dx is not None:
                     return dx
         backend = backends.backend_of(grad)
-        grad = backend.check(grad, "grad")
+        grad = backends.check_array(grad, "grad", inplace)
         check_same_shape(grad, self.shape)
         inplace = check_bool(inplace, "inplace")
         if is_recorded(grad):  # a backward that is itself differentiated: it is linear in grad
@@ -185,13 +185,10 @@ def dropout(
     -------
     y : array
         The result, ``x``'s shape, dtype and kind, native byte order. Unless
-        in place, it has ``x``'s memory order (NumPy's ``order='K'``) when the
-        kernels can walk that order: when ``x``'s memory-contiguous axis is the
-        mask's contiguous axis or a broadcast one (a channels-last image under
-        ``dropout2d``), or when ``x`` is a transposed dense array whose mask
-        rows hold whole Philox groups (a length divisible by 4 along the
-        mask's contiguous axis); otherwise (other transposes, sliced views) it
-        is C-contiguous.
+        in place, it has ``x``'s memory order, NumPy's ``order='K'`` (as
+        ``x * s`` has): a Fortran-ordered or otherwise permuted ``x`` gives
+        an output of the same strides, a sliced view a dense array in its
+        axes' order. The bits do not depend on it.
     state : DropoutState
         Only with ``return_state=True``.
 
@@ -238,7 +235,7 @@ def dropout(
         if done is not None:
             y, seed, offset = done
             return (y, DropoutState("dropout", p, seed, offset, x.shape)) if return_state else y
-    x = backends.check_array(x)
+    x = backends.check_array(x, "x", inplace)
     broadcast = normalize_axes(broadcast_dims, x.ndim)
     return _run(x, p, training, inplace, rng, broadcast, return_state, "dropout", out)
 
@@ -253,7 +250,7 @@ def _channel_axes(x: np.ndarray, spatial: int, name: str) -> tuple[int, ...]:
 
 
 def _channel_dropout(x, p, training, inplace, rng, return_state, spatial, name, out) -> Output:
-    x = backends.check_array(x)
+    x = backends.check_array(x, "x", inplace)
     broadcast = _channel_axes(x, spatial, name)
     return _run(x, p, training, inplace, rng, broadcast, return_state, "dropout", out)
 
@@ -357,7 +354,7 @@ def alpha_dropout(
     >>> round(float(y.mean()), 1), round(float(y.std()), 1)
     (0.0, 1.0)
     """
-    x = backends.check_array(x)
+    x = backends.check_array(x, "x", inplace)
     return _run(x, p, training, inplace, rng, (), return_state, "alpha", out)
 
 
@@ -383,7 +380,7 @@ def feature_alpha_dropout(
     >>> bool((y == y[..., :1]).all())
     True
     """
-    x = backends.check_array(x)
+    x = backends.check_array(x, "x", inplace)
     return _run(x, p, training, inplace, rng, _feature_axes(x), return_state, "alpha", out)
 
 

@@ -84,7 +84,7 @@ class GaussianState:
             noise and pass-through forwards.
         """
         backend = backends.backend_of(grad)
-        grad = backend.check(grad, "grad")
+        grad = backends.check_array(grad, "grad", inplace)
         check_same_shape(grad, self.shape)
         inplace = check_bool(inplace, "inplace")
         if self.kind != MULTIPLY:
@@ -196,7 +196,7 @@ def gaussian_dropout(
     >>> bool((y2 == y).all()), bool((state.backward(x) == y).all())
     (True, True)
     """
-    x = backends.check_array(x)
+    x = backends.check_array(x, "x", inplace)
     return _run(x, MULTIPLY, _check_rate(p), training, inplace, rng, return_state)
 
 
@@ -242,7 +242,7 @@ def gaussian_noise(
     >>> bool((nd.gaussian_dropout(np.ones(4), 0.5, rng=0) == 1 + z).all())
     True
     """
-    x = backends.check_array(x)
+    x = backends.check_array(x, "x", inplace)
     return _run(x, ADD, _check_stddev(stddev), training, inplace, rng, return_state)
 
 

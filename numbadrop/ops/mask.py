@@ -7,7 +7,7 @@ import importlib
 import numpy as np
 
 from numbadrop import backends
-from numbadrop._core.arrays import check_device, is_cpu_device, is_dask
+from numbadrop._core.arrays import check_device, is_cpu_device, is_dask, is_torch_device
 from numbadrop._core.validation import check_p, normalize_axes
 from numbadrop.random import RngLike, seed_offset
 
@@ -61,6 +61,10 @@ def dropout_mask(
 
 def _mask_backend(device: object):
     """The backend that makes a mask for ``device`` (validated; ValueError naming it otherwise)."""
+    if is_torch_device(device):  # a torch tensor on that device, CPU included
+        if device.type not in ("cpu", "cuda"):
+            raise ValueError(f"device must be a CPU or CUDA torch.device, got {device!r}")
+        return importlib.import_module("numbadrop.backends.torch")
     if is_cpu_device(device):
         return backends.backend_of(None)
     if is_dask(device):

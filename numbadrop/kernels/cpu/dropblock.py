@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-from numba import njit, prange, types
+from numba import prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
 from numbadrop.kernels.cpu import _runtime
+from numbadrop.kernels.cpu._cache import njit
 from numbadrop.kernels.cpu._prims import MASK32 as _MASK32
 from numbadrop.kernels.cpu._prims import SHIFT32 as _SHIFT32
 from numbadrop.kernels.cpu._prims import philox as _philox_jit

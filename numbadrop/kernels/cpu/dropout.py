@@ -26,13 +26,14 @@ import functools
 import itertools
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 from numpy.lib.stride_tricks import as_strided
 
 from numbadrop._core import geometry, tunables
 from numbadrop._core.formula import coefficients, threshold
 from numbadrop._core.validation import is_bfloat16
-from numbadrop.kernels.cpu import _runtime
+from numbadrop.kernels.cpu import _runtime, columns
+from numbadrop.kernels.cpu._cache import njit
 from numbadrop.kernels.cpu._prims import (
     MASK32,
     MODE_AFFINE,
@@ -253,93 +254,6 @@ def _make_shared_kernels(mode: int):
 _SHARED = {mode: _make_shared_kernels(mode) for mode in (MODE_SCALE, MODE_AFFINE)}
 
 
-# --- columns: a transposed walk ------------------------------------------------------------------
-# A transposed array under element dropout is contiguous in memory along an axis
-# whose mask stride is large (sR), while the mask's contiguous axis C is strided.
-# Walking memory order, a work item takes 4 neighbouring columns (one Philox group
-# per row: needs every row's first mask index to be a multiple of 4) and a tile
-# of TILE rows: per row it draws one group and writes one element of each of the
-# 4 columns, so x and y are read and written as 4 sequential streams and Philox
-# runs once per 4 elements, as in the contiguous case. 3-D views (P, C, R): R
-# is the memory-contiguous axis, mask index ``start + p * s0 + c + r * sR``.
-
-
-@njit(inline="always")
-def _column_items(x, y, first, last, start, s0, sR, k0, k1, o0, o1, t, m, b, d, mode, inplace):
-    """Work items ``first <= item < last`` of the column walk (``mode``, ``inplace``: constants)."""
-    n_groups = x.shape[1] // 4
-    n_r = x.shape[2]
-    ntiles = (n_r + TILE - 1) // TILE
-    # The words themselves, not keep flags: comparing four 64-bit words and packing the results
-    # to bytes in the Philox loop cost more than comparing 32-bit words in the apply loops
-    # (transposed 2**24 float32: 1.8x -> 1.2x the contiguous case's time).
-    words = np.empty((4, TILE), np.uint32)
-    for item in range(first, last):
-        p = item // (n_groups * ntiles)
-        rest = item - p * (n_groups * ntiles)
-        cg = rest // ntiles
-        r_first = (rest - cg * ntiles) * TILE
-        n = min(n_r, r_first + TILE) - r_first
-        c = 4 * cg
-        j_first = start + p * s0 + c + r_first * sR
-        for i in range(n):  # the tile's keep decisions, one Philox group per row
-            g = np.uint64((j_first + i * sR) >> 2)
-            w0, w1, w2, w3 = philox(g & MASK32, g >> SHIFT32, o0, o1, k0, k1)
-            words[0, i] = np.uint32(w0)
-            words[1, i] = np.uint32(w1)
-            words[2, i] = np.uint32(w2)
-            words[3, i] = np.uint32(w3)
-        row_first = np.uint64(r_first)
-        for k in range(4):  # then each column: one input, one output, one row of words
-            yr = y[p, c + k]
-            if inplace:
-                _apply_words(yr, yr, row_first, n, words[k], t, m, b, d, mode)
-            else:
-                _apply_words(x[p, c + k], yr, row_first, n, words[k], t, m, b, d, mode)
-
-
-def _make_column_kernels(mode: int, inplace: bool):
-    """Serial and parallel column kernels; ``mode`` and ``inplace`` are closure constants.
-
-    The closures capture only these two values (no function objects), so
-    numba's disk cache finds them again in the next process: a closure over a
-    dispatcher made a new cache key per process and recompiled every run.
-    """
-
-    def serial(x, y, first, last, start, s0, sR, k0, k1, o0, o1, t, m, b, d, _inplace):
-        _column_items(x, y, first, last, start, s0, sR, k0, k1, o0, o1, t, m, b, d, mode, inplace)
-
-    def parallel(x, y, start, s0, sR, k0, k1, o0, o1, t, m, b, d, _inplace, n_chunks):
-        n_items = x.shape[0] * (x.shape[1] // 4) * ((x.shape[2] + TILE - 1) // TILE)
-        n_chunks = min(n_items, n_chunks)
-        per_chunk = (n_items + n_chunks - 1) // n_chunks
-        for chunk in prange(n_chunks):
-            first = chunk * per_chunk
-            last = min(n_items, first + per_chunk)
-            _column_items(x, y, first, last, start, s0, sR, k0, k1, o0, o1, t, m, b, d, mode, inplace)
-
-    return njit(cache=True)(serial), njit(parallel=True, cache=True)(parallel)
-
-
-_COLUMNS: dict = {}
-
-
-def run_columns(x, y, start, s0, s_r, key, offset, t, m, b, d, mode, inplace=False):
-    """Element-wise ``mode`` on 3-D views ``(P, C, R)`` walked along R (see above).
-
-    ``x.shape[1] % 4 == 0`` and ``start``, ``s0``, ``s_r`` multiples of 4
-    (the caller, :func:`launch`, checks). Other parameters as in :func:`run`.
-    """
-    if not inplace and np.may_share_memory(x, y):
-        x = x.copy()
-    kernels = _COLUMNS.get((mode, inplace))
-    if kernels is None:
-        kernels = _COLUMNS[(mode, inplace)] = _make_column_kernels(mode, inplace)
-    args = (np.int64(start), np.int64(s0), np.int64(s_r), key[0], key[1], offset[0], offset[1], t, m, b, d, inplace)
-    n_items = x.shape[0] * (x.shape[1] // 4) * ((x.shape[2] + TILE - 1) // TILE)
-    _runtime.launch(*kernels, x, y, args, n_items)
-
-
 def run(x, y, start, strides, key, offset, t, m, b, d, mode, inplace=False):
     """Run the kernel on 3-D views ``x`` and ``y`` (same shape; any strides).
 
@@ -468,11 +382,16 @@ def launch(
         n = y.size
         run_plain(x.reshape(1, 1, n), y.reshape(1, 1, n), start, key, off, t, m, b, d, mode, inplace)
         return
-    if op != "mask" and (dims := geometry.column_dims(y.shape, x.strides, y.strides, strides, start, y.itemsize)):
+    if op != "mask" and (walk := geometry.column_dims(y.shape, x.strides, y.strides, strides, y.itemsize)):
+        lead, q_dim, p_dim, c_dim, l_dim, offs = walk
+        dims = (*lead, q_dim, p_dim, c_dim, l_dim)
         shape = tuple(dim[0] for dim in dims)
         xv = as_strided(x, shape, tuple(dim[1] for dim in dims), writeable=False)
         yv = as_strided(y, shape, tuple(dim[2] for dim in dims))
-        run_columns(xv, yv, start, dims[0][3], dims[2][3], key, off, t, m, b, d, mode, inplace)
+        for index in itertools.product(*(range(n) for n, *_ in lead)):
+            block_start = start + sum(i * dim[3] for i, dim in zip(index, lead, strict=True))
+            xi, yi, sq, sp = xv[index], yv[index], q_dim[3], p_dim[3]
+            columns.run(xi, yi, block_start, sq, sp, offs, key, off, t, m, b, d, mode, inplace)
         return
     xv, yv, ms = _views(x, y, strides)
     lead = xv.ndim - 3

@@ -27,13 +27,14 @@ import itertools
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, prange, types
+from numba import prange, types
 from numba.cpython.unsafe.numbers import leading_zeros
 from numba.extending import intrinsic, overload
 
 from numbadrop._core import geometry, tunables
 from numbadrop._core import normal as _normal
 from numbadrop.kernels.cpu import _runtime
+from numbadrop.kernels.cpu._cache import njit
 from numbadrop.kernels.cpu._prims import MASK32 as _MASK32
 from numbadrop.kernels.cpu._prims import SHIFT32 as _SHIFT32
 from numbadrop.kernels.cpu._prims import bf16_bits_to_float, float_to_bf16_bits

@@ -13,7 +13,8 @@ arrays; anything else takes the NumPy path.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from numbadrop.kernels.cpu._cache import njit
 
 
 def usable(*arrays: np.ndarray) -> bool:

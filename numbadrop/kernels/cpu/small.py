@@ -11,8 +11,8 @@ build and to type on every call.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from numbadrop.kernels.cpu._cache import njit
 from numbadrop.kernels.cpu.dropout import _tile_scale, _tile_scale_inplace
 
 
