@@ -260,7 +260,9 @@ CONCURRENT = textwrap.dedent(
     import numba
     import numpy as np
     import numbadrop as nd
+    from numbadrop._core import tunables
 
+    tunables.SERIAL_CUTOFF = 1 << 16  # the arrays below then run the parallel kernels
     rng = np.random.default_rng(0)
     xs = [rng.standard_normal(2**19).astype(np.float32) for _ in range(4)]
     imgs = [x.reshape(8, 16, 64, 64) for x in xs]

@@ -27,9 +27,11 @@ SCRIPT = textwrap.dedent(
     import numpy as np
     import numbadrop as nd
     from numbadrop import nn, optim
+    from numbadrop._core import tunables
 
+    tunables.SERIAL_CUTOFF = 1 << 16  # the arrays below then run the parallel kernels
     rng = np.random.default_rng(0)
-    x = rng.standard_normal(2**17).astype(np.float32)  # above the serial cutoff: the parallel kernels
+    x = rng.standard_normal(2**17).astype(np.float32)
     img = x.reshape(8, 16, 32, 32)
     vol = x.reshape(4, 8, 16, 16, 16)
     xt = x.reshape(256, 512).T  # the column walk

@@ -102,12 +102,16 @@ def check_inplace(x, name: str = "x") -> None:
 
 
 def _overlaps(shape: tuple[int, ...], strides: tuple[int, ...]) -> bool:
-    """True unless the axes, sorted by stride, each step over the whole extent of the smaller ones."""
+    """True unless the axes, sorted by stride, each step past the last element the smaller ones reach.
+
+    ``extent`` is one past the largest offset the axes seen so far reach: an axis of stride ``s`` and
+    length ``n`` adds ``s * (n - 1)``. Conservative: interleaved layouts that never collide may be refused.
+    """
     extent = 1
     for stride, n in sorted((abs(s), n) for s, n in zip(strides, shape, strict=True) if n > 1):
         if stride < extent:
             return True
-        extent = stride * n
+        extent += stride * (n - 1)
     return False
 
 
