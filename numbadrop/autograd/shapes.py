@@ -281,7 +281,7 @@ for _func, _impl, _notes in (
     (np.atleast_1d, lambda *a: _atleast(1, *a), ""), (np.atleast_2d, lambda *a: _atleast(2, *a), ""),
     (np.atleast_3d, lambda *a: _atleast(3, *a), ""), (np.transpose, _transpose, ""),
     (np.swapaxes, _swapaxes, ""), (np.moveaxis, _moveaxis, ""), (np.broadcast_to, _broadcast_to, ""),
-    (np.copy, _copy, ""), (np.concatenate, concatenate, "np.r_/np.c_ too"), (np.stack, _stack, ""),
+    (np.copy, _copy, ""), (np.concatenate, concatenate, "``np.r_`` and ``np.c_`` too"), (np.stack, _stack, ""),
     (np.vstack, _vstack, ""), (np.hstack, _hstack, ""), (np.dstack, _dstack, ""),
     (np.column_stack, _column_stack, ""), (np.split, _split, ""), (np.array_split, _array_split, ""),
     (np.repeat, _mover("np.repeat", np.repeat), _MOVES), (np.tile, _mover("np.tile", np.tile, "A"), _MOVES),
