@@ -75,3 +75,13 @@ def test_layouts_the_kernels_do_not_take_use_numpy(cls, monkeypatch):
         )
         monkeypatch.setattr(_optim_kernels, "sgd", refuse)
         monkeypatch.setattr(_optim_kernels, "adam", refuse)
+
+
+@pytest.mark.parametrize("cls", [optim.Adam, optim.AdamW])
+def test_adam_kernel_divides_by_zero_as_numpy(cls):
+    """eps=0 with a zero gradient: 0/0 in the update gives NaN in both paths (no ZeroDivisionError)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fused, _ = trajectory(cls, {"eps": 0.0}, np.float32, True)
+        reference, _ = trajectory(cls, {"eps": 0.0}, np.float32, False)
+    assert np.isnan(reference).any()
+    np.testing.assert_array_equal(fused.view(np.uint8), reference.view(np.uint8))

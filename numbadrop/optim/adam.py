@@ -16,6 +16,9 @@ from numbadrop.optim.optimizer import (
 )
 from numbadrop.optim.sgd import _axpy_new
 
+#: The kernel's ``vmax`` without amsgrad: an array that cannot overlap the others (see the kernel).
+_NO_VMAX = {np.dtype(t): np.zeros(1, t) for t in (np.float32, np.float64)}
+
 
 # --- Adam / AdamW ------------------------------------------------------------
 class Adam(Optimizer):
@@ -121,7 +124,7 @@ class Adam(Optimizer):
         bias_correction2 = 1 - beta2**step
         flat = [a.reshape(-1) for a in (param, grad, *arrays)]  # views: one compiled kernel per dtype, not per rank
         _kernels.adam(
-            flat[0], flat[1], flat[2], flat[3], flat[-1] if amsgrad else flat[3], group["maximize"],
+            flat[0], flat[1], flat[2], flat[3], flat[4] if amsgrad else _NO_VMAX[param.dtype], group["maximize"],
             weight_decay != 0, cast(weight_decay), self._decoupled, cast(1.0 - lr * weight_decay), weight,
             bool(abs(weight) < 0.5), cast(beta2), cast(1.0 - beta2), amsgrad, cast(bias_correction2**0.5),
             cast(group["eps"]), cast(-(lr / bias_correction1)),

@@ -46,32 +46,35 @@ def sgd(param, grad, buf, maximize, use_wd, wd, use_momentum, momentum, one_minu
         p[i] = p[i] + g * neg_lr
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def adam(param, grad, m, v, vmax, maximize, use_wd, wd, decoupled, decay, weight, small_weight, beta2,
          one_minus_beta2, amsgrad, bc2_sqrt, eps, neg_step):  # fmt: skip
-    """``optim.Adam._update`` per element (``decay`` = ``1 - lr * wd`` for AdamW); ``vmax`` only with amsgrad."""
+    """``optim.Adam._update`` per element (``decay`` = ``1 - lr * wd`` for AdamW); ``vmax`` only with amsgrad.
+
+    Without amsgrad, pass any other array as ``vmax`` (one element will do), not
+    ``v``: the loop only vectorizes when no two of its arrays may overlap. The
+    ``numpy`` error model lets a zero denominator (``eps=0``) give inf/nan as the
+    NumPy code does, instead of a branch per division that blocks SIMD (with it,
+    about 3.5x faster on AVX2).
+    """
     p, g_in, mf, vf, xf = param.reshape(-1), grad.reshape(-1), m.reshape(-1), v.reshape(-1), vmax.reshape(-1)
-    one = param.dtype.type(1)
+    weight_minus_one = weight - param.dtype.type(1)
     for i in range(p.size):
-        g = g_in[i]
-        if maximize:
-            g = -g
+        g = -g_in[i] if maximize else g_in[i]
+        pi = p[i]
         if use_wd:
             if decoupled:
-                p[i] = p[i] * decay
+                pi = pi * decay
             else:
-                g = g + p[i] * wd
+                g = g + pi * wd
         # lerp, with PyTorch's two formulas by the weight's size
         s = g - mf[i]
-        if small_weight:
-            mf[i] = mf[i] + s * weight
-        else:
-            mf[i] = g + s * (weight - one)
-        vf[i] = vf[i] * beta2 + (g * one_minus_beta2) * g
-        second = vf[i]
+        mi = mf[i] + s * weight if small_weight else g + s * weight_minus_one
+        mf[i] = mi
+        second = vf[i] * beta2 + (g * one_minus_beta2) * g
+        vf[i] = second
         if amsgrad:
             if not (np.isnan(xf[i]) or xf[i] >= second):
                 xf[i] = second
             second = xf[i]
-        d = np.sqrt(second) / bc2_sqrt + eps
-        p[i] = p[i] + (mf[i] * neg_step) / d
+        p[i] = pi + (mi * neg_step) / (np.sqrt(second) / bc2_sqrt + eps)
