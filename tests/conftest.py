@@ -87,6 +87,35 @@ class _OptionalDoctests:
             terminalreporter.write_line(f"doctests of {path} not collected: {package} is not installed")
 
 
+#: Most worker processes README's test command starts: each compiles the kernels its tests need (numba
+#: releases nothing to threads), so on a small machine a worker per core halves a cold run's compiling.
+MAX_WORKERS = 8
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config):
+    """Runs the suite in one worker process per core (at most ``MAX_WORKERS``) when pytest-xdist is installed.
+
+    Only when the command line says nothing of it: ``-n 0`` (or ``-p no:xdist``)
+    runs in this process, ``-n N`` uses N workers. Files go whole to one worker
+    (``--dist loadfile``), so a file's kernels compile in one process. Not with
+    ``NUMBADROP_SIGNATURES`` (the record of compiled kernels is one process's),
+    ``--collect-only`` or ``--pdb``.
+    """
+    option = config.option
+    if not hasattr(option, "numprocesses") or option.numprocesses is not None:
+        return
+    if os.environ.get("NUMBADROP_SIGNATURES") or option.collectonly or getattr(option, "usepdb", False):
+        return
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    option.numprocesses = min(MAX_WORKERS, os.cpu_count() or 1)
+    if option.numprocesses < 2:
+        option.numprocesses = None
+    elif option.dist == "no":
+        option.dist = "loadfile"
+
+
 def pytest_configure(config):
     config.pluginmanager.register(_OptionalDoctests(config.rootpath), "numbadrop-optional-doctests")
 

@@ -23,7 +23,13 @@ from numbadrop._core import tunables
 
 
 def launch(serial, parallel, x, y, args, n_items: int) -> None:
-    """``serial(x, y, 0, n_items, *args)`` for small arrays, else ``parallel(x, y, *args, n_chunks)`` (see above)."""
+    """``serial(x, y, 0, n_items, *args)`` for small arrays, else ``parallel(x, y, *args, n_chunks)`` (see above).
+
+    The kernels only read ``x``; it is passed as a read-only view, so that a
+    writable and a read-only input (or ``x`` being ``y`` in place) share one
+    compiled specialization instead of two.
+    """
+    x = read_only(x)
     if x.size < tunables.SERIAL_CUTOFF:
         serial(x, y, np.int64(0), np.int64(n_items), *args)
         return
@@ -36,6 +42,15 @@ def launch(serial, parallel, x, y, args, n_items: int) -> None:
     finally:
         with _count_lock:
             _active -= 1
+
+
+def read_only(a: np.ndarray) -> np.ndarray:
+    """``a`` itself if read-only, else a read-only view of it (numba types the two differently)."""
+    if not a.flags.writeable:
+        return a
+    view = a.view()
+    view.flags.writeable = False
+    return view
 
 
 _count_lock = threading.Lock()
