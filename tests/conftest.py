@@ -185,6 +185,9 @@ def pytest_sessionfinish(session, exitstatus):
     path = os.environ.get("NUMBADROP_SIGNATURES")
     if not path:
         return
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:  # run with -n N: one record per worker process
+        path = f"{path}.{worker}"
     import json
 
     record = {}

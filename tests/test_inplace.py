@@ -10,6 +10,8 @@ without being the same.
 
 from __future__ import annotations
 
+import itertools
+
 import naive
 import numpy as np
 import pytest
@@ -67,10 +69,21 @@ def _layouts(shape, dtype):
     return {"aligned": base.copy(), "shifted": shifted, "strided": strided}
 
 
-@pytest.mark.parametrize("kernel", ["serial", "parallel"])
-@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64], ids=lambda d: np.dtype(d).name)
-@pytest.mark.parametrize("shape", SHAPES, ids=str)
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c[0])
+DTYPES = [np.float16, np.float32, np.float64]
+
+
+def _in_place_params():
+    """Every case, shape and dtype on the serial kernel; on the parallel one, one dtype per case and shape.
+
+    The parallel kernel runs the serial one's inlined work items: across the
+    cases and shapes each dtype still meets it, at a third of the compile time.
+    """
+    for (i, case), (j, shape), (k, dtype) in itertools.product(*map(enumerate, (CASES, SHAPES, DTYPES))):
+        for kernel in ["serial", "parallel"] if (i + j) % 3 == k else ["serial"]:
+            yield pytest.param(kernel, dtype, shape, case, id=f"{case[0]}-{shape}-{np.dtype(dtype).name}-{kernel}")
+
+
+@pytest.mark.parametrize(("kernel", "dtype", "shape", "case"), list(_in_place_params()))
 def test_in_place_matches_reference(monkeypatch, spy, kernel, dtype, shape, case):
     _, run, reference = case
     monkeypatch.setattr(_tunables, "SERIAL_CUTOFF", 10**12 if kernel == "serial" else 0)
