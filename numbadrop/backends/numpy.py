@@ -269,4 +269,9 @@ def _small_output(x: np.ndarray, out: object) -> np.ndarray | None:
 
 def _run_small(x: np.ndarray, y: np.ndarray, plan: tuple[np.ndarray, int], seed: int, offset: int) -> None:
     coef, t = plan
-    small_kernels.scale(x, y, coef, seed & _LOW32, seed >> 32, offset & _LOW32, offset >> 32, t, y is x)
+    inplace = y is x
+    # 1-D views, x read-only: one compiled kernel per dtype, not one per rank and writeability.
+    xv, yv = x.reshape(-1), y.reshape(-1)
+    if not inplace:
+        xv.flags.writeable = False
+    small_kernels.scale(xv, yv, coef, seed & _LOW32, seed >> 32, offset & _LOW32, offset >> 32, t, inplace)
