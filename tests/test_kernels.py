@@ -472,18 +472,14 @@ def test_p_near_one_drops_all_but_top_words():
 # --- inplace ------------------------------------------------------------------------------------
 
 
-INPLACE_LAYOUTS = ["C", "F", "reversed", "mixed"]
-
-
-@pytest.mark.parametrize("layout", INPLACE_LAYOUTS)
+@pytest.mark.parametrize("layout", ["C", "F", "reversed", "mixed"])
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("name", list(FUNCS))
 def test_inplace_writes_into_x(name, dtype, layout, monkeypatch):
     """Every function, dtype and layout in place on the serial kernel; float32 also on the parallel one."""
     monkeypatch.setattr(_tunables, "SERIAL_CUTOFF", PARALLEL_FROM)  # LARGE runs the parallel kernel
     rng = np.random.default_rng(5)
-    large = dtype == PARALLEL_DTYPE
-    for shape in [SHAPES[name][-1]] + ([LARGE[name]] if large else []):
+    for shape in [SHAPES[name][-1]] + ([LARGE[name]] if dtype == PARALLEL_DTYPE else []):
         x = make_view(rng, shape, dtype, layout)
         x0 = x.copy()
         out_of_place = call(name, x0, 0.3, rng=42)
