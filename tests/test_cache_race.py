@@ -206,3 +206,107 @@ def test_tiny_kernel_raced_index_is_caught_by_the_signature_check(tmp_path):
     assert code != 0 or out.startswith("WRONG"), f"numba's own load gave the right value: {out}"
     ((code, out, err),) = _tiny(tmp_path, cache, ["f8"], 0.0)
     assert code == 0 and out.startswith("ok"), err
+
+
+# --- closures of one factory: one machine-code symbol each ----------------------------------------
+
+
+def _numbadrop_dispatchers() -> list:
+    """Every numba dispatcher numbadrop defines: module globals, the kernel tables, every column-walk variant."""
+    import importlib
+    import pkgutil
+
+    from numba.core.dispatcher import Dispatcher
+
+    import numbadrop
+    from numbadrop.kernels.cpu import columns
+
+    found = []
+
+    def collect(value, depth=0):
+        if isinstance(value, Dispatcher):
+            found.append(value)
+        elif depth < 2 and isinstance(value, (dict, tuple, list)):
+            for item in value.values() if isinstance(value, dict) else value:
+                collect(item, depth + 1)
+
+    for info in pkgutil.walk_packages(numbadrop.__path__, "numbadrop."):
+        try:
+            module = importlib.import_module(info.name)
+        except ImportError:  # torch or numba-cuda absent: those modules define no CPU kernels
+            continue
+        for value in vars(module).values():
+            collect(value)
+    for mode in (0, 1, 2):
+        for inplace in (False, True):
+            for aligned in (False, True):
+                collect(columns._make_kernels(mode, inplace, 4 if aligned else 8, aligned))
+    return found
+
+
+def _constant(value):
+    """A closure constant, or a compiled function's code with its own constants."""
+    if not hasattr(value, "py_func"):
+        return value
+    fn = value.py_func
+    return fn.__code__, tuple(_constant(cell.cell_contents) for cell in fn.__closure__ or ())
+
+
+def test_every_compiled_function_has_its_own_qualname():
+    """numba names a function's symbol by qualname, argument types and a per-process counter.
+
+    Two closures of one factory with one qualname can get one symbol name in two
+    processes, and a kernel loaded from the cache then calls the other's code.
+    """
+    by_name: dict = {}
+    dispatchers = _numbadrop_dispatchers()
+    for dispatcher in dispatchers:
+        fn = dispatcher.py_func
+        # A variant made twice (the test's column walks beside the table's) is one variant: the same constants.
+        constants = tuple(_constant(cell.cell_contents) for cell in fn.__closure__ or ())
+        by_name.setdefault((fn.__module__, fn.__qualname__), set()).add((fn.__code__, constants))
+    assert len(dispatchers) > 40, len(dispatchers)  # the walk found the kernels
+    shared = {name: len(fns) for name, fns in by_name.items() if len(fns) > 1}
+    assert not shared, shared
+
+
+#: A child: run each ``name:mode`` (d/a: dropout/alpha dropout, i/o: in place or not) on 70003 float32
+#: elements (the serial tile kernels) and check the bits against the naive reference.
+VARIANTS = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    sys.path.insert(0, {tests!r})
+    import naive
+    import numbadrop as nd
+
+    x = np.random.default_rng(0).standard_normal(70_003).astype(np.float32)
+    x[::50] = -0.0
+    funcs = {{"d": (nd.dropout, naive.dropout), "a": (nd.alpha_dropout, naive.alpha_dropout)}}
+    for op in sys.argv[1:]:
+        name, mode = op.split(":")
+        func, ref = funcs[name]
+        y = x.copy()
+        if mode == "i":
+            func(y, 0.3, True, True, rng=42)
+        else:
+            y = func(x, 0.3, True, rng=42)
+        print(op, "ok" if y.tobytes() == ref(x, 0.3, 42).tobytes() else "WRONG")
+    """
+)
+
+
+@pytest.mark.slow  # ~20 s: three processes compile the serial tile kernels
+def test_variants_compiled_in_different_processes_keep_their_code(tmp_path):
+    """Alpha dropout's in-place kernel compiled in one process, dropout's in another, both loaded in a third.
+
+    With one qualname for the variants, the third process ran dropout's tile in
+    alpha dropout (wrong bits) or the reverse, depending on the load order.
+    """
+    script = tmp_path / "variants.py"
+    script.write_text(VARIANTS.format(tests=os.path.dirname(__file__)))
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    for ops in (["a:i"], ["d:i"], ["d:i", "a:i", "d:o", "a:o"], ["a:i", "d:i", "a:o", "d:o"]):
+        done = subprocess.run([sys.executable, str(script), *ops], env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-1500:]
+        assert done.stdout.split() == [w for op in ops for w in (op, "ok")], done.stdout

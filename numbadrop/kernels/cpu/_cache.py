@@ -18,6 +18,8 @@ enough on its own:
   entry), so even a cache written without the lock (an older numbadrop,
   another writer) cannot hand a kernel the wrong code.
 
+A third hazard is numba's symbol names: see :func:`closure_qualname`.
+
 :func:`njit` is ``numba.njit`` with that cache where ``cache=True`` (the
 dispatcher's ``_cache`` replaced before its first compile), and plain
 ``numba.njit`` otherwise; the kernels import it in place of numba's.
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 
 import numba
 from numba.core import sigutils
@@ -73,14 +76,49 @@ class CheckedCache(FunctionCache):
                 fcntl.flock(file, fcntl.LOCK_UN)
 
 
+def closure_qualname(fn) -> str:
+    """``fn.__qualname__``, with its closure constants appended when it is a closure.
+
+    numba names a compiled function's machine-code symbol after its qualname,
+    its argument types and a counter local to the process. Two closures made by
+    one factory with different constants (``mode``, ``inplace``) share a
+    qualname; compiled in two processes, each can get the same counter value,
+    so a cached library from one process and a function compiled in another
+    can define one symbol with different code, and the JIT linker keeps the
+    first definition: a kernel loaded from the cache then calls the other
+    variant's code (measured: in-place dropout ran alpha dropout's tile, +0.0
+    in place of -0.0). A qualname per variant keeps the symbols apart (and
+    gives each variant its own cache index).
+    """
+    if not fn.__closure__:
+        return fn.__qualname__
+    parts = []
+    for name, cell in zip(fn.__code__.co_freevars, fn.__closure__, strict=True):
+        value = cell.cell_contents
+        if value is None or isinstance(value, (bool, int, float, str)):
+            tag = repr(value)
+        elif hasattr(value, "py_func"):  # a dispatcher: its own (already unique) qualname
+            tag = value.py_func.__qualname__.rsplit(".", 1)[-1]
+        else:
+            raise TypeError(
+                f"numbadrop's njit: closure variable {name!r} of {fn.__qualname__} is a "
+                f"{type(value).__name__}; only constants and compiled functions name a variant"
+            )
+        parts.append(f"{name}_{tag}")
+    return fn.__qualname__ + "__" + re.sub(r"\W", "_", "__".join(parts))
+
+
 def njit(*args, **options):
-    """``numba.njit``; with ``cache=True`` the dispatcher uses :class:`CheckedCache`."""
-    if not options.get("cache"):
-        return numba.njit(*args, **options)
+    """``numba.njit``; with ``cache=True`` the dispatcher uses :class:`CheckedCache`.
+
+    A closure gets a qualname per variant first (:func:`closure_qualname`).
+    """
 
     def decorate(fn):
+        fn.__qualname__ = closure_qualname(fn)
         dispatcher = numba.njit(**options)(fn)
-        dispatcher._cache = CheckedCache(dispatcher.py_func)  # as enable_caching() does, before any compile
+        if options.get("cache"):
+            dispatcher._cache = CheckedCache(dispatcher.py_func)  # as enable_caching() does, before any compile
         return dispatcher
 
     return decorate(args[0]) if args else decorate
