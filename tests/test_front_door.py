@@ -276,7 +276,11 @@ def test_shared_row_kernel_runs_for_channels_last(monkeypatch):
 
     calls = []
     serial, parallel = _cpu._SHARED[_cpu.MODE_SCALE]
-    monkeypatch.setitem(_cpu._SHARED, _cpu.MODE_SCALE, (lambda *a: calls.append(a[0].shape) or serial(*a), parallel))
+    monkeypatch.setitem(
+        _cpu._SHARED,
+        _cpu.MODE_SCALE,
+        (lambda *a: calls.append(tuple(int(n) for n in a[4][:3])) or serial(*a), parallel),
+    )
     x = _permuted((2, 5, 4, 6), (0, 2, 3, 1))
     assert_identical(nd.dropout2d(x, 0.5, rng=1), naive.dropout(x, 0.5, 1, 0, (2, 3)))
     assert calls == [(2, 24, 5)]

@@ -144,3 +144,12 @@ def apply_keep(xr, out, first, n, keep, m, b, d, mode):
     for k in range(n):
         c = first + np.uint64(k)
         out[c] = narrow(out, value(xr, c, keep, m, b, d, mode))
+
+
+@njit(inline="always")
+def strided_row(buf, first, step, n):
+    """``n`` elements of the flat buffer ``buf`` from ``first``, ``step`` apart (``step != 0``), as a 1-D view."""
+    if step > 0:
+        return buf[first : first + (n - 1) * step + 1 : step]
+    low = first + (n - 1) * step
+    return buf[low : first + 1 : -step][::-1]

@@ -22,15 +22,16 @@ import numpy as np
 from numbadrop._core import tunables
 
 
-def launch(serial, parallel, x, y, args, n_items: int) -> None:
+def launch(serial, parallel, x, y, args, n_items: int, size: int | None = None) -> None:
     """``serial(x, y, 0, n_items, *args)`` for small arrays, else ``parallel(x, y, *args, n_chunks)`` (see above).
 
     The kernels only read ``x``; it is passed as a read-only view, so that a
     writable and a read-only input (or ``x`` being ``y`` in place) share one
-    compiled specialization instead of two.
+    compiled specialization instead of two. ``size``: the number of elements
+    the call computes (default ``x.size``; a flat buffer's span is larger).
     """
     x = read_only(x)
-    if x.size < tunables.SERIAL_CUTOFF:
+    if (x.size if size is None else size) < tunables.SERIAL_CUTOFF:
         serial(x, y, np.int64(0), np.int64(n_items), *args)
         return
     global _active
@@ -51,6 +52,50 @@ def read_only(a: np.ndarray) -> np.ndarray:
     view = a.view()
     view.flags.writeable = False
     return view
+
+
+def flat(a: np.ndarray, writeable: bool = True) -> tuple[np.ndarray, int, tuple[int, ...]] | None:
+    """``a``'s memory as ``(buffer, offset, strides)``, or None where its strides are not whole elements.
+
+    ``buffer`` is a 1-D C-contiguous view of the memory ``a`` spans (from its
+    lowest to its highest element, gaps included), ``offset`` the index in it
+    of ``a``'s first element and ``strides`` ``a``'s strides in elements
+    (negative and zero ones too). A kernel typed on such buffers compiles once
+    per dtype, whatever the layouts of its arguments, and still gets
+    C-contiguous slices for contiguous rows (which LLVM vectorizes).
+    """
+    item = a.itemsize
+    if a.size == 0 or any(s % item for s in a.strides):
+        return None
+    strides = tuple(s // item for s in a.strides)
+    low = sum((n - 1) * s for n, s in zip(a.shape, strides, strict=True) if s < 0)
+    high = sum((n - 1) * s for n, s in zip(a.shape, strides, strict=True) if s > 0)
+    lowest = a[tuple(slice(n - 1, n) if s < 0 else slice(0, 1) for n, s in zip(a.shape, strides, strict=True))]
+    buffer = np.lib.stride_tricks.as_strided(lowest, (high - low + 1,), (item,), writeable=writeable)
+    return buffer, -low, strides
+
+
+def flat_views(x: np.ndarray, y: np.ndarray, inplace: bool):
+    """``(xb, yb, geo)``: flat buffers of ``x`` and ``y`` and their geometry, or None (strides not in elements).
+
+    ``geo`` is ``x.shape`` followed by each array's offset and element strides
+    (int64), the form the kernels of ``dropout`` and ``columns`` take:
+    one compiled specialization per dtype, whatever the layouts.
+    """
+    fy = flat(y)
+    fx = fy if inplace else flat(x, writeable=False)
+    if fx is None or fy is None:
+        return None
+    (xb, xo, xs), (yb, yo, ys) = fx, fy
+    geo = tuple(np.int64(v) for v in (*y.shape, xo, *xs, yo, *ys))
+    return xb, yb, geo
+
+
+def through_copy(runner, x, y, inplace, *args) -> None:
+    """``runner`` into a C-ordered temporary, then copied into ``y`` (strides that are not whole elements)."""
+    tmp = np.empty(y.shape, y.dtype)
+    runner(np.ascontiguousarray(x), tmp, *args, inplace=False)
+    y[...] = tmp
 
 
 _count_lock = threading.Lock()

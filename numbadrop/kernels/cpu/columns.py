@@ -33,7 +33,7 @@ from numba import prange
 from numbadrop._core import tunables
 from numbadrop.kernels.cpu import _runtime
 from numbadrop.kernels.cpu._cache import njit
-from numbadrop.kernels.cpu._prims import MASK32, SHIFT32, element_jit, load, narrow, philox
+from numbadrop.kernels.cpu._prims import MASK32, SHIFT32, element_jit, load, narrow, philox, strided_row
 
 TILE = tunables.TILE
 
@@ -92,20 +92,31 @@ def _draw_unaligned(words, j_first, offs, r_first, n, k0, k1, o0, o1):
 
 
 @njit(inline="always")
-def _items(x, y, first, last, start, sq, s0, offs, pin, k0, k1, o0, o1, t, m, b, d, mode, inplace, width, aligned):
+def _strided_words(xb, yb, xo, xs, yo, ys, n, words, t, m, b, d, mode):
+    """``yb[yo + i*ys]`` from ``xb[xo + i*xs]``, kept iff ``words[i] >= t``, ``i < n`` (an input broadcast along L)."""
+    for i in range(n):
+        keep = np.uint64(words[i]) >= t
+        yb[yo + i * ys] = narrow(yb, element_jit(load(xb[xo + i * xs]), keep, m, b, d, mode))
+
+
+@njit(inline="always")
+def _items(
+    xb, yb, geo, first, last, start, sq, s0, offs, pin, k0, k1, o0, o1, t, m, b, d, mode, inplace, width, aligned
+):
     """Work items ``first <= item < last``: (q, p, ``width`` columns, tile of the run), in ``y``'s memory order.
 
+    ``xb``, ``yb``: flat buffers; ``geo``: the 4-D shape, then each array's
+    offset and element strides (see :func:`numbadrop.kernels.cpu._runtime.flat_views`).
     ``pin``: P's memory stride is below C's, so items run through P first.
     ``mode``, ``inplace``, ``width`` and ``aligned`` are closure constants.
     """
-    n_c = x.shape[2]
+    _n_q, n_p, n_c, n_r, xo, xsq, xsp, xsc, xsr, yo, ysq, ysp, ysc, ysr = geo
+    contiguous = ysr == 1 and (inplace or xsr == 1)
     n_groups = (n_c + width - 1) // width
-    n_r = x.shape[3]
     ntiles = (n_r + TILE - 1) // TILE
     # The words themselves, not keep flags: comparing four 64-bit words and packing the results
     # to bytes in the Philox loop cost more than comparing 32-bit words in the apply loops.
     words = np.empty((width, min(TILE, n_r)), np.uint32)  # short runs: rows of words close together
-    n_p = x.shape[1]
     per_q = n_p * n_groups * ntiles
     for item_q in range(first, last):
         q = item_q // per_q
@@ -128,15 +139,31 @@ def _items(x, y, first, last, start, sq, s0, offs, pin, k0, k1, o0, o1, t, m, b,
             _draw_unaligned(words, j_first, offs, r_first, n, k0, k1, o0, o1)
         row_first = np.uint64(r_first)
         for k in range(min(width, n_c - c)):  # then each column: one input, one output, one row of words
-            yr = y[q, p, c + k]
-            if inplace:
-                _apply_words(yr, yr, row_first, n, words[k], t, m, b, d, mode)
+            x_col = xo + q * xsq + p * xsp + (c + k) * xsc
+            y_col = yo + q * ysq + p * ysp + (c + k) * ysc
+            if contiguous:
+                yr = yb[y_col : y_col + n_r]
+                if inplace:  # one array for both, so that LLVM sees each element read before it is written
+                    _apply_words(yr, yr, row_first, n, words[k], t, m, b, d, mode)
+                else:
+                    _apply_words(xb[x_col : x_col + n_r], yr, row_first, n, words[k], t, m, b, d, mode)
+            elif ysr == 1 and xsr != 0:
+                xa = strided_row(xb, x_col, xsr, n_r)
+                _apply_words(xa, yb[y_col : y_col + n_r], row_first, n, words[k], t, m, b, d, mode)
+            elif xsr != 0:
+                ya = strided_row(yb, y_col, ysr, n_r)
+                if inplace:
+                    _apply_words(ya, ya, row_first, n, words[k], t, m, b, d, mode)
+                else:
+                    _apply_words(strided_row(xb, x_col, xsr, n_r), ya, row_first, n, words[k], t, m, b, d, mode)
             else:
-                _apply_words(x[q, p, c + k], yr, row_first, n, words[k], t, m, b, d, mode)
+                x_first = x_col + r_first * xsr
+                y_first = y_col + r_first * ysr
+                _strided_words(xb, yb, x_first, xsr, y_first, ysr, n, words[k], t, m, b, d, mode)
 
 
-def _n_items(x, width: int) -> int:
-    return x.shape[0] * x.shape[1] * ((x.shape[2] + width - 1) // width) * ((x.shape[3] + TILE - 1) // TILE)
+def _n_items(shape, width: int) -> int:
+    return shape[0] * shape[1] * ((shape[2] + width - 1) // width) * ((shape[3] + TILE - 1) // TILE)
 
 
 def _make_kernels(mode: int, inplace: bool, width: int, aligned: bool):
@@ -146,19 +173,43 @@ def _make_kernels(mode: int, inplace: bool, width: int, aligned: bool):
     disk cache finds them again in the next process.
     """
 
-    def serial(x, y, first, last, start, sq, s0, offs, pin, k0, k1, o0, o1, t, m, b, d, _inplace):
-        _items(x, y, first, last, start, sq, s0, offs, pin, k0, k1, o0, o1, t, m, b, d, mode, inplace, width, aligned)
+    def serial(xb, yb, first, last, geo, start, sq, s0, offs, pin, k0, k1, o0, o1, t, m, b, d, _inplace):
+        _items(
+            xb,
+            yb,
+            geo,
+            first,
+            last,
+            start,
+            sq,
+            s0,
+            offs,
+            pin,
+            k0,
+            k1,
+            o0,
+            o1,
+            t,
+            m,
+            b,
+            d,
+            mode,
+            inplace,
+            width,
+            aligned,
+        )
 
-    def parallel(x, y, start, sq, s0, offs, pin, k0, k1, o0, o1, t, m, b, d, _inplace, n_chunks):
-        n_items = x.shape[0] * x.shape[1] * ((x.shape[2] + width - 1) // width) * ((x.shape[3] + TILE - 1) // TILE)
+    def parallel(xb, yb, geo, start, sq, s0, offs, pin, k0, k1, o0, o1, t, m, b, d, _inplace, n_chunks):
+        n_items = geo[0] * geo[1] * ((geo[2] + width - 1) // width) * ((geo[3] + TILE - 1) // TILE)
         n_chunks = min(n_items, n_chunks)
         per_chunk = (n_items + n_chunks - 1) // n_chunks
         for chunk in prange(n_chunks):
             first = chunk * per_chunk
             last = min(n_items, first + per_chunk)
             _items(
-                x,
-                y,
+                xb,
+                yb,
+                geo,
                 first,
                 last,
                 start,
@@ -196,11 +247,16 @@ def run(x, y, start, sq, s0, offs, key, offset, t, m, b, d, mode, inplace=False)
     """
     if not inplace and np.may_share_memory(x, y):
         x = x.copy()
-    aligned = x.shape[2] % 4 == 0 and (start | sq | s0) % 4 == 0 and not (offs % 4).any()
+    views = _runtime.flat_views(x, y, inplace)
+    if views is None:
+        _runtime.through_copy(run, x, y, inplace, start, sq, s0, offs, key, offset, t, m, b, d, mode)
+        return
+    xb, yb, geo = views
+    aligned = y.shape[2] % 4 == 0 and (start | sq | s0) % 4 == 0 and not (offs % 4).any()
     width = 4 if aligned else 8
     kernels = _KERNELS.get((mode, inplace, width, aligned))
     if kernels is None:
         kernels = _KERNELS[(mode, inplace, width, aligned)] = _make_kernels(mode, inplace, width, aligned)
     pin = abs(y.strides[1]) < abs(y.strides[2])
-    args = (np.int64(start), np.int64(sq), np.int64(s0), offs, pin, *key, *offset, t, m, b, d, inplace)
-    _runtime.launch(*kernels, x, y, args, _n_items(x, width))
+    args = (geo, np.int64(start), np.int64(sq), np.int64(s0), offs, pin, *key, *offset, t, m, b, d, inplace)
+    _runtime.launch(*kernels, xb, yb, args, _n_items(y.shape, width), y.size)

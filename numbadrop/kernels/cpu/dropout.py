@@ -45,6 +45,7 @@ from numbadrop.kernels.cpu._prims import (
     load,
     narrow,
     philox,
+    strided_row,
     value,
     word,
 )
@@ -111,30 +112,60 @@ _tile_affine_inplace = _make_tile_kernel(MODE_AFFINE, True)
 
 
 @njit(inline="always")
-def _tile(x, y, i0, i1, first, n, j_first, k0, k1, o0, o1, t, m, b, d, mode, inplace):
-    """Dispatch one tile of row ``(i0, i1)`` to its mode's tile kernel."""
-    yr = y[i0, i1]
+def _tile(xr, yr, first, n, j_first, k0, k1, o0, o1, t, m, b, d, mode, inplace):
+    """Dispatch one tile of C-contiguous rows ``xr``, ``yr`` to its mode's tile kernel."""
     if mode == MODE_MASK:
         _tile_mask(yr, yr, first, n, j_first, k0, k1, o0, o1, t, m, b, d)
     elif mode == MODE_AFFINE:
         if inplace:
             _tile_affine_inplace(yr, first, n, j_first, k0, k1, o0, o1, t, m, b, d)
         else:
-            _tile_affine(x[i0, i1], yr, first, n, j_first, k0, k1, o0, o1, t, m, b, d)
+            _tile_affine(xr, yr, first, n, j_first, k0, k1, o0, o1, t, m, b, d)
     elif inplace:
         _tile_scale_inplace(yr, first, n, j_first, k0, k1, o0, o1, t, m, b, d)
     else:
-        _tile_scale(x[i0, i1], yr, first, n, j_first, k0, k1, o0, o1, t, m, b, d)
+        _tile_scale(xr, yr, first, n, j_first, k0, k1, o0, o1, t, m, b, d)
 
 
 @njit(inline="always")
-def _items(x, y, first, last, start, s0, s1, s2, k0, k1, o0, o1, t, m, b, d, mode, inplace):
+def _strided_tile(xb, yb, xo, xs, yo, ys, n, j_first, k0, k1, o0, o1, t, m, b, d, mode):
+    """One tile of a row whose input has stride 0 (broadcast): ``yb[yo + k*ys]`` from ``xb[xo + k*xs]``, ``k < n``."""
+    for k in range(n):
+        keep = word(j_first + k, k0, k1, o0, o1) >= t
+        yb[yo + k * ys] = narrow(yb, value(xb, xo + k * xs, keep, m, b, d, mode))
+
+
+@njit(inline="always")
+def _strided_tile_keep(xb, yb, xo, xs, yo, ys, n, keep, m, b, d, mode):
+    """:func:`_strided_tile` with one keep decision for the whole tile."""
+    for k in range(n):
+        yb[yo + k * ys] = narrow(yb, value(xb, xo + k * xs, keep, m, b, d, mode))
+
+
+@njit(inline="always")
+def _row(xr, yr, cb, n, j_row, c_begin, s2, k0, k1, o0, o1, t, m, b, d, mode, inplace):
+    """One tile of row views ``xr``, ``yr``: Philox groups along the row (``s2 == 1``), or one word for all."""
+    if s2 != 0:
+        _tile(xr, yr, cb, n, j_row + c_begin, k0, k1, o0, o1, t, m, b, d, mode, inplace)
+    elif inplace:  # one array for both, so that LLVM sees each element read before it is written
+        apply_keep(yr, yr, cb, n, word(j_row, k0, k1, o0, o1) >= t, m, b, d, mode)
+    else:
+        apply_keep(xr, yr, cb, n, word(j_row, k0, k1, o0, o1) >= t, m, b, d, mode)
+
+
+@njit(inline="always")
+def _items(xb, yb, geo, first, last, start, s0, s1, s2, k0, k1, o0, o1, t, m, b, d, mode, inplace):
     """Work items ``first <= item < last``: item = (row, tile of the row).
 
-    ``inplace`` means ``x`` and ``y`` are the same view (see ``_make_tile_kernel``).
+    ``xb``, ``yb`` are flat buffers and ``geo`` the 3-D view's shape with each
+    array's offset and element strides (:func:`numbadrop.kernels.cpu._runtime.flat`).
+    ``inplace`` means ``x`` and ``y`` are the same memory (see ``_make_tile_kernel``).
     """
-    n1 = x.shape[1]
-    n2 = x.shape[2]
+    _n0, n1, n2, xo, xs0, xs1, xs2, yo, ys0, ys1, ys2 = geo
+    # Out of place, the Philox loops get the input row as a strided ('A') view even when it is contiguous:
+    # measured (1 thread, float32) 48 against 52 ms for 2**24 elements, 37 against 41 ms for a (4096, 3000)
+    # slice. The loop without Philox (one word per row) is the other way round: 1.45x slower with 'A'.
+    contiguous = ys2 == 1 and inplace
     ntiles = (n2 + TILE - 1) // TILE
     for item in range(first, last):
         row = item // ntiles
@@ -143,32 +174,46 @@ def _items(x, y, first, last, start, s0, s1, s2, k0, k1, o0, o1, t, m, b, d, mod
         i0 = row // n1
         i1 = row - i0 * n1
         cb = np.uint64(c_begin)
+        x_row = xo + i0 * xs0 + i1 * xs1
+        y_row = yo + i0 * ys0 + i1 * ys1
         j_row = start + i0 * s0 + i1 * s1
-        if s2 != 0:
-            _tile(x, y, i0, i1, cb, n, j_row + c_begin, k0, k1, o0, o1, t, m, b, d, mode, inplace)
-        else:
+        if contiguous:  # in place on C-contiguous rows: one array read and written
+            yr = yb[y_row : y_row + n2]
+            _row(yr, yr, cb, n, j_row, c_begin, s2, k0, k1, o0, o1, t, m, b, d, mode, inplace)
+        elif ys2 == 1 and xs2 == 1 and s2 == 0:  # one word per row: a plain scaling loop, vectorized
             keep = word(j_row, k0, k1, o0, o1) >= t
-            yr = y[i0, i1]
-            if inplace:
-                apply_keep(yr, yr, cb, n, keep, m, b, d, mode)
+            apply_keep(xb[x_row : x_row + n2], yb[y_row : y_row + n2], cb, n, keep, m, b, d, mode)
+        elif ys2 == 1 and xs2 != 0:  # a contiguous output
+            xa = strided_row(xb, x_row, xs2, n2)
+            _row(xa, yb[y_row : y_row + n2], cb, n, j_row, c_begin, s2, k0, k1, o0, o1, t, m, b, d, mode, inplace)
+        elif xs2 != 0:  # a strided output (out=, in place)
+            ya = strided_row(yb, y_row, ys2, n2)
+            xa = ya if inplace else strided_row(xb, x_row, xs2, n2)
+            _row(xa, ya, cb, n, j_row, c_begin, s2, k0, k1, o0, o1, t, m, b, d, mode, inplace)
+        else:  # an input broadcast along the row
+            x_first = x_row + c_begin * xs2
+            y_first = y_row + c_begin * ys2
+            if s2 != 0:
+                _strided_tile(xb, yb, x_first, xs2, y_first, ys2, n, j_row + c_begin, k0, k1, o0, o1, t, m, b, d, mode)
             else:
-                apply_keep(x[i0, i1], yr, cb, n, keep, m, b, d, mode)
+                keep = word(j_row, k0, k1, o0, o1) >= t
+                _strided_tile_keep(xb, yb, x_first, xs2, y_first, ys2, n, keep, m, b, d, mode)
 
 
 def _make_kernels(mode: int):
     """The serial and the parallel kernel of one mode (a closure constant, see ``_make_tile_kernel``)."""
 
-    def serial(x, y, first, last, start, s0, s1, s2, k0, k1, o0, o1, t, m, b, d, inplace):
-        _items(x, y, first, last, start, s0, s1, s2, k0, k1, o0, o1, t, m, b, d, mode, inplace)
+    def serial(xb, yb, first, last, geo, start, s0, s1, s2, k0, k1, o0, o1, t, m, b, d, inplace):
+        _items(xb, yb, geo, first, last, start, s0, s1, s2, k0, k1, o0, o1, t, m, b, d, mode, inplace)
 
-    def parallel(x, y, start, s0, s1, s2, k0, k1, o0, o1, t, m, b, d, inplace, n_chunks):
-        n_items = x.shape[0] * x.shape[1] * ((x.shape[2] + TILE - 1) // TILE)
+    def parallel(xb, yb, geo, start, s0, s1, s2, k0, k1, o0, o1, t, m, b, d, inplace, n_chunks):
+        n_items = geo[0] * geo[1] * ((geo[2] + TILE - 1) // TILE)
         n_chunks = min(n_items, n_chunks)
         per_chunk = (n_items + n_chunks - 1) // n_chunks
         for chunk in prange(n_chunks):
             first = chunk * per_chunk
             last = min(n_items, first + per_chunk)
-            _items(x, y, first, last, start, s0, s1, s2, k0, k1, o0, o1, t, m, b, d, mode, inplace)
+            _items(xb, yb, geo, first, last, start, s0, s1, s2, k0, k1, o0, o1, t, m, b, d, mode, inplace)
 
     return njit(cache=True)(serial), njit(parallel=True, cache=True)(parallel)
 
@@ -186,11 +231,18 @@ _KERNELS = {mode: _make_kernels(mode) for mode in (MODE_SCALE, MODE_AFFINE, MODE
 
 
 @njit(inline="always")
-def _apply_flags(xr, out, first, n, keep, m, b, d, mode):
-    """``out[first + k]`` from ``xr[first + k]`` and ``keep[k]``, ``k < n``."""
+def _apply_flags(xr, x_first, out, y_first, n, keep, m, b, d, mode):
+    """``out[y_first + k]`` from ``xr[x_first + k]`` and ``keep[k]``, ``k < n``."""
     for k in range(n):
-        c = first + np.uint64(k)
-        out[c] = narrow(out, element_jit(load(xr[c]), keep[k], m, b, d, mode))
+        u = np.uint64(k)
+        out[y_first + u] = narrow(out, element_jit(load(xr[x_first + u]), keep[k], m, b, d, mode))
+
+
+@njit(inline="always")
+def _strided_flags(xb, yb, xo, xs, yo, ys, n, keep, m, b, d, mode):
+    """``yb[yo + k*ys]`` from ``xb[xo + k*xs]`` and ``keep[k]``, ``k < n``."""
+    for k in range(n):
+        yb[yo + k * ys] = narrow(yb, element_jit(load(xb[xo + k * xs]), keep[k], m, b, d, mode))
 
 
 @njit(inline="always")
@@ -202,9 +254,9 @@ def _apply_words(xr, out, first, n, words, t, m, b, d, mode):
 
 
 @njit(inline="always")
-def _shared_items(x, y, first, last, start, s0, k0, k1, o0, o1, t, m, b, d, mode, inplace):
-    n1 = x.shape[1]
-    n2 = x.shape[2]
+def _shared_items(xb, yb, geo, first, last, start, s0, k0, k1, o0, o1, t, m, b, d, mode, inplace):
+    _n0, n1, n2, xo, xs0, xs1, xs2, yo, ys0, ys1, ys2 = geo
+    contiguous = ys2 == 1 and (inplace or xs2 == 1)
     ntiles = (n2 + TILE - 1) // TILE
     rows = tunables.SHARED_ROWS
     nblocks = (n1 + rows - 1) // rows
@@ -219,33 +271,47 @@ def _shared_items(x, y, first, last, start, s0, k0, k1, o0, o1, t, m, b, d, mode
         cb = np.uint64(c_begin)
         _tile_mask(keep, keep, np.uint64(0), n, start + i0 * s0 + c_begin, k0, k1, o0, o1, t, m, b, d)
         for i1 in range(block * rows, min(n1, block * rows + rows)):
-            yr = y[i0, i1]
-            if inplace:
-                _apply_flags(yr, yr, cb, n, keep, m, b, d, mode)
+            x_row = xo + i0 * xs0 + i1 * xs1
+            y_row = yo + i0 * ys0 + i1 * ys1
+            if contiguous:  # offsets into the buffers: rows can be short, a slice per row cost 10%
+                y_first = np.uint64(y_row + c_begin)
+                if inplace:
+                    _apply_flags(yb, y_first, yb, y_first, n, keep, m, b, d, mode)
+                else:
+                    _apply_flags(xb, np.uint64(x_row + c_begin), yb, y_first, n, keep, m, b, d, mode)
+            elif ys2 == 1 and xs2 != 0:
+                xa = strided_row(xb, x_row, xs2, n2)
+                _apply_flags(xa, cb, yb, np.uint64(y_row + c_begin), n, keep, m, b, d, mode)
+            elif xs2 != 0:
+                ya = strided_row(yb, y_row, ys2, n2)
+                if inplace:
+                    _apply_flags(ya, cb, ya, cb, n, keep, m, b, d, mode)
+                else:
+                    _apply_flags(strided_row(xb, x_row, xs2, n2), cb, ya, cb, n, keep, m, b, d, mode)
             else:
-                _apply_flags(x[i0, i1], yr, cb, n, keep, m, b, d, mode)
+                _strided_flags(xb, yb, x_row + c_begin * xs2, xs2, y_row + c_begin * ys2, ys2, n, keep, m, b, d, mode)
 
 
-def _n_shared_items(x) -> int:
+def _n_shared_items(shape) -> int:
     rows = tunables.SHARED_ROWS
-    return x.shape[0] * ((x.shape[2] + TILE - 1) // TILE) * ((x.shape[1] + rows - 1) // rows)
+    return shape[0] * ((shape[2] + TILE - 1) // TILE) * ((shape[1] + rows - 1) // rows)
 
 
 def _make_shared_kernels(mode: int):
     """Serial and parallel kernels for shared rows, with ``_make_kernels``' signatures (s1, s2 unused)."""
 
-    def serial(x, y, first, last, start, s0, s1, s2, k0, k1, o0, o1, t, m, b, d, inplace):
-        _shared_items(x, y, first, last, start, s0, k0, k1, o0, o1, t, m, b, d, mode, inplace)
+    def serial(xb, yb, first, last, geo, start, s0, s1, s2, k0, k1, o0, o1, t, m, b, d, inplace):
+        _shared_items(xb, yb, geo, first, last, start, s0, k0, k1, o0, o1, t, m, b, d, mode, inplace)
 
-    def parallel(x, y, start, s0, s1, s2, k0, k1, o0, o1, t, m, b, d, inplace, n_chunks):
+    def parallel(xb, yb, geo, start, s0, s1, s2, k0, k1, o0, o1, t, m, b, d, inplace, n_chunks):
         rows = tunables.SHARED_ROWS
-        n_items = x.shape[0] * ((x.shape[2] + TILE - 1) // TILE) * ((x.shape[1] + rows - 1) // rows)
+        n_items = geo[0] * ((geo[2] + TILE - 1) // TILE) * ((geo[1] + rows - 1) // rows)
         n_chunks = min(n_items, n_chunks)
         per_chunk = (n_items + n_chunks - 1) // n_chunks
         for chunk in prange(n_chunks):
             first = chunk * per_chunk
             last = min(n_items, first + per_chunk)
-            _shared_items(x, y, first, last, start, s0, k0, k1, o0, o1, t, m, b, d, mode, inplace)
+            _shared_items(xb, yb, geo, first, last, start, s0, k0, k1, o0, o1, t, m, b, d, mode, inplace)
 
     return njit(cache=True)(serial), njit(parallel=True, cache=True)(parallel)
 
@@ -279,26 +345,25 @@ def run(x, y, start, strides, key, offset, t, m, b, d, mode, inplace=False):
         ``x`` and ``y`` are the same view: the kernels read through ``y``.
         Otherwise an ``x`` that overlaps ``y`` is copied first.
     """
-    s0, s1, s2 = np.int64(strides[0]), np.int64(strides[1]), np.int64(strides[2])
-    if not inplace and mode != MODE_MASK and np.may_share_memory(x, y):  # MODE_MASK ignores x
+    if y.size == 0:
+        return
+    same = inplace or mode == MODE_MASK  # MODE_MASK reads nothing: x is y
+    if not same and np.may_share_memory(x, y):
         x = x.copy()  # overlapping but different views: not something the public API does
-    args = (np.int64(start), s0, s1, s2, key[0], key[1], offset[0], offset[1], t, m, b, d, inplace)
-    if mode != MODE_MASK and s1 == 0 and s2 == 1 and x.shape[1] > 1:
+    views = _runtime.flat_views(x, y, same)
+    if views is None:
+        _runtime.through_copy(run, x, y, inplace, start, strides, key, offset, t, m, b, d, mode)
+        return
+    xb, yb, geo = views
+    s0, s1, s2 = np.int64(strides[0]), np.int64(strides[1]), np.int64(strides[2])
+    args = (geo, np.int64(start), s0, s1, s2, key[0], key[1], offset[0], offset[1], t, m, b, d, inplace)
+    if mode != MODE_MASK and s1 == 0 and s2 == 1 and y.shape[1] > 1:
         serial, parallel = _SHARED[mode]
-        n_items = _n_shared_items(x)
+        n_items = _n_shared_items(y.shape)
     else:
         serial, parallel = _KERNELS[mode]
-        n_items = x.shape[0] * x.shape[1] * ((x.shape[2] + TILE - 1) // TILE)
-    _runtime.launch(serial, parallel, x, y, args, n_items)
-
-
-def run_plain(x, y, start, key, offset, t, m, b, d, mode, inplace=False):
-    """:func:`run` for C-contiguous ``(1, 1, n)`` views whose mask index is ``start`` + the flat index."""
-    if not inplace and mode != MODE_MASK and np.may_share_memory(x, y):
-        x = x.copy()
-    args = (start, 0, 0, 1, key[0], key[1], offset[0], offset[1], t, m, b, d, inplace)
-    serial, parallel = _KERNELS[mode]
-    _runtime.launch(serial, parallel, x, y, args, (x.shape[2] + TILE - 1) // TILE)
+        n_items = y.shape[0] * y.shape[1] * ((y.shape[2] + TILE - 1) // TILE)
+    _runtime.launch(serial, parallel, xb, yb, args, n_items, y.size)
 
 
 # --- from an array of any shape and strides to the kernels above --------------------------------
@@ -380,7 +445,7 @@ def launch(
     t = _threshold(p)
     if x.flags.c_contiguous and y.flags.c_contiguous and geometry.is_plain(y.shape, strides):
         n = y.size
-        run_plain(x.reshape(1, 1, n), y.reshape(1, 1, n), start, key, off, t, m, b, d, mode, inplace)
+        run(x.reshape(1, 1, n), y.reshape(1, 1, n), start, (0, 0, 1), key, off, t, m, b, d, mode, inplace)
         return
     if op != "mask" and (walk := geometry.column_dims(y.shape, x.strides, y.strides, strides, y.itemsize)):
         lead, q_dim, p_dim, c_dim, l_dim, offs = walk
