@@ -174,14 +174,14 @@ def test_parallel_path_forced_on_small_inputs(monkeypatch, shape):
 def test_parallel_kernel_actually_runs_when_forced(monkeypatch):
     """Guard for the test above: the patched cutoff does route work to the parallel kernel."""
     calls = []
-    serial, parallel = _cpu._KERNELS[_cpu.MODE_SCALE]
+    serial, parallel = _cpu._KERNELS[(_cpu.MODE_SCALE, False, True)]
 
     class Spy:
         def __call__(self, *args):
             calls.append(tuple(int(n) for n in args[2][:3]))  # (xb, yb, geo, ...): geo starts with the shape
             return parallel(*args)
 
-    monkeypatch.setitem(_cpu._KERNELS, _cpu.MODE_SCALE, (serial, Spy()))
+    monkeypatch.setitem(_cpu._KERNELS, (_cpu.MODE_SCALE, False, True), (serial, Spy()))
     nd.dropout(np.ones(10, np.float32), 0.5, rng=1)
     assert calls == []
     monkeypatch.setattr(_tunables, "SERIAL_CUTOFF", 0)

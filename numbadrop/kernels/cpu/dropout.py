@@ -18,6 +18,14 @@ With 0 it draws one word for the whole row.
 
 Each operation mode has its own compiled tile function, so a program that
 only runs dropout forward compiles only the scaling loop.
+
+The compiled kernels never see the views themselves: they take each array as
+a flat 1-D buffer of the memory it spans, with the view's offset and element
+strides as integers (:func:`numbadrop.kernels.cpu._runtime.flat_views`), and
+slice the rows out of the buffers. numba compiles a function once per
+argument type, and an array's type includes its layout (C, F or strided), so
+views typed as views compiled each kernel again for every pair of layouts
+(about 200 specializations in the test suite); buffers compile once per dtype.
 """
 
 from __future__ import annotations
@@ -143,29 +151,20 @@ def _strided_tile_keep(xb, yb, xo, xs, yo, ys, n, keep, m, b, d, mode):
 
 
 @njit(inline="always")
-def _row(xr, yr, cb, n, j_row, c_begin, s2, k0, k1, o0, o1, t, m, b, d, mode, inplace):
-    """One tile of row views ``xr``, ``yr``: Philox groups along the row (``s2 == 1``), or one word for all."""
-    if s2 != 0:
-        _tile(xr, yr, cb, n, j_row + c_begin, k0, k1, o0, o1, t, m, b, d, mode, inplace)
-    elif inplace:  # one array for both, so that LLVM sees each element read before it is written
-        apply_keep(yr, yr, cb, n, word(j_row, k0, k1, o0, o1) >= t, m, b, d, mode)
-    else:
-        apply_keep(xr, yr, cb, n, word(j_row, k0, k1, o0, o1) >= t, m, b, d, mode)
-
-
-@njit(inline="always")
-def _items(xb, yb, geo, first, last, start, s0, s1, s2, k0, k1, o0, o1, t, m, b, d, mode, inplace):
+def _items(xb, yb, geo, first, last, start, s0, s1, s2, k0, k1, o0, o1, t, m, b, d, mode, inplace, y_rows):
     """Work items ``first <= item < last``: item = (row, tile of the row).
 
     ``xb``, ``yb`` are flat buffers and ``geo`` the 3-D view's shape with each
-    array's offset and element strides (:func:`numbadrop.kernels.cpu._runtime.flat`).
-    ``inplace`` means ``x`` and ``y`` are the same memory (see ``_make_tile_kernel``).
+    array's offset and element strides (:func:`numbadrop.kernels.cpu._runtime.flat_views`).
+    ``mode``, ``inplace`` (``x`` and ``y`` are the same memory, see
+    ``_make_tile_kernel``) and ``y_rows`` (the output's rows are contiguous)
+    are closure constants: each compiled kernel holds only its own loops.
+    Out of place, the Philox loop reads the input row as a strided view even
+    where it is contiguous: measured (1 thread, float32) 48 against 52 ms for
+    2**24 elements, 37 against 41 ms for a (4096, 3000) slice. The loop without
+    Philox (one word per row) is the other way round (1.45x slower strided).
     """
     _n0, n1, n2, xo, xs0, xs1, xs2, yo, ys0, ys1, ys2 = geo
-    # Out of place, the Philox loops get the input row as a strided ('A') view even when it is contiguous:
-    # measured (1 thread, float32) 48 against 52 ms for 2**24 elements, 37 against 41 ms for a (4096, 3000)
-    # slice. The loop without Philox (one word per row) is the other way round: 1.45x slower with 'A'.
-    contiguous = ys2 == 1 and inplace
     ntiles = (n2 + TILE - 1) // TILE
     for item in range(first, last):
         row = item // ntiles
@@ -177,20 +176,16 @@ def _items(xb, yb, geo, first, last, start, s0, s1, s2, k0, k1, o0, o1, t, m, b,
         x_row = xo + i0 * xs0 + i1 * xs1
         y_row = yo + i0 * ys0 + i1 * ys1
         j_row = start + i0 * s0 + i1 * s1
-        if contiguous:  # in place on C-contiguous rows: one array read and written
+        if y_rows:
             yr = yb[y_row : y_row + n2]
-            _row(yr, yr, cb, n, j_row, c_begin, s2, k0, k1, o0, o1, t, m, b, d, mode, inplace)
-        elif ys2 == 1 and xs2 == 1 and s2 == 0:  # one word per row: a plain scaling loop, vectorized
-            keep = word(j_row, k0, k1, o0, o1) >= t
-            apply_keep(xb[x_row : x_row + n2], yb[y_row : y_row + n2], cb, n, keep, m, b, d, mode)
-        elif ys2 == 1 and xs2 != 0:  # a contiguous output
-            xa = strided_row(xb, x_row, xs2, n2)
-            _row(xa, yb[y_row : y_row + n2], cb, n, j_row, c_begin, s2, k0, k1, o0, o1, t, m, b, d, mode, inplace)
-        elif xs2 != 0:  # a strided output (out=, in place)
-            ya = strided_row(yb, y_row, ys2, n2)
-            xa = ya if inplace else strided_row(xb, x_row, xs2, n2)
-            _row(xa, ya, cb, n, j_row, c_begin, s2, k0, k1, o0, o1, t, m, b, d, mode, inplace)
-        else:  # an input broadcast along the row
+        else:
+            yr = strided_row(yb, y_row, ys2, n2)
+        if inplace:  # one array read and written
+            if s2 != 0:
+                _tile(yr, yr, cb, n, j_row + c_begin, k0, k1, o0, o1, t, m, b, d, mode, inplace)
+            else:
+                apply_keep(yr, yr, cb, n, word(j_row, k0, k1, o0, o1) >= t, m, b, d, mode)
+        elif xs2 == 0:  # an input broadcast along the row
             x_first = x_row + c_begin * xs2
             y_first = y_row + c_begin * ys2
             if s2 != 0:
@@ -198,28 +193,47 @@ def _items(xb, yb, geo, first, last, start, s0, s1, s2, k0, k1, o0, o1, t, m, b,
             else:
                 keep = word(j_row, k0, k1, o0, o1) >= t
                 _strided_tile_keep(xb, yb, x_first, xs2, y_first, ys2, n, keep, m, b, d, mode)
+        elif s2 != 0:
+            _tile(
+                strided_row(xb, x_row, xs2, n2), yr, cb, n, j_row + c_begin, k0, k1, o0, o1, t, m, b, d, mode, inplace
+            )
+        elif xs2 == 1:
+            apply_keep(xb[x_row : x_row + n2], yr, cb, n, word(j_row, k0, k1, o0, o1) >= t, m, b, d, mode)
+        else:
+            xa = strided_row(xb, x_row, xs2, n2)
+            apply_keep(xa, yr, cb, n, word(j_row, k0, k1, o0, o1) >= t, m, b, d, mode)
 
 
-def _make_kernels(mode: int):
-    """The serial and the parallel kernel of one mode (a closure constant, see ``_make_tile_kernel``)."""
+def _make_kernels(mode: int, inplace: bool, y_rows: bool):
+    """The serial and the parallel kernel of one variant (closure constants, see ``_make_tile_kernel``).
 
-    def serial(xb, yb, first, last, geo, start, s0, s1, s2, k0, k1, o0, o1, t, m, b, d, inplace):
-        _items(xb, yb, geo, first, last, start, s0, s1, s2, k0, k1, o0, o1, t, m, b, d, mode, inplace)
+    ``_inplace``, passed at run time, is ``inplace`` again (the kernels use the constant).
+    """
 
-    def parallel(xb, yb, geo, start, s0, s1, s2, k0, k1, o0, o1, t, m, b, d, inplace, n_chunks):
+    def serial(xb, yb, first, last, geo, start, s0, s1, s2, k0, k1, o0, o1, t, m, b, d, _inplace):
+        _items(xb, yb, geo, first, last, start, s0, s1, s2, k0, k1, o0, o1, t, m, b, d, mode, inplace, y_rows)
+
+    def parallel(xb, yb, geo, start, s0, s1, s2, k0, k1, o0, o1, t, m, b, d, _inplace, n_chunks):
         n_items = geo[0] * geo[1] * ((geo[2] + TILE - 1) // TILE)
         n_chunks = min(n_items, n_chunks)
         per_chunk = (n_items + n_chunks - 1) // n_chunks
         for chunk in prange(n_chunks):
             first = chunk * per_chunk
             last = min(n_items, first + per_chunk)
-            _items(xb, yb, geo, first, last, start, s0, s1, s2, k0, k1, o0, o1, t, m, b, d, mode, inplace)
+            _items(xb, yb, geo, first, last, start, s0, s1, s2, k0, k1, o0, o1, t, m, b, d, mode, inplace, y_rows)
 
     return njit(cache=True)(serial), njit(parallel=True, cache=True)(parallel)
 
 
-#: ``mode -> (serial kernel, parallel kernel)``; numba compiles each on first use.
-_KERNELS = {mode: _make_kernels(mode) for mode in (MODE_SCALE, MODE_AFFINE, MODE_MASK)}
+#: ``(mode, inplace, output rows contiguous) -> (serial kernel, parallel kernel)``; numba compiles each on
+#: first use. The mask mode writes its output only (never in place).
+_KERNELS = {
+    (mode, inplace, y_rows): _make_kernels(mode, inplace, y_rows)
+    for mode in (MODE_SCALE, MODE_AFFINE, MODE_MASK)
+    for inplace in (False, True)
+    for y_rows in (False, True)
+    if not (mode == MODE_MASK and inplace)
+}
 
 
 # --- rows that share their words: s1 == 0, s2 == 1 ---------------------------------------------
@@ -361,7 +375,9 @@ def run(x, y, start, strides, key, offset, t, m, b, d, mode, inplace=False):
         serial, parallel = _SHARED[mode]
         n_items = _n_shared_items(y.shape)
     else:
-        serial, parallel = _KERNELS[mode]
+        serial, parallel = _KERNELS[
+            (mode, inplace and mode != MODE_MASK, y.shape[2] == 1 or y.strides[2] == y.itemsize)
+        ]
         n_items = y.shape[0] * y.shape[1] * ((y.shape[2] + TILE - 1) // TILE)
     _runtime.launch(serial, parallel, xb, yb, args, n_items, y.size)
 
